@@ -1,0 +1,300 @@
+"""Outcome definitions (DESIGN.md, "What is measured"), the yearly tally and vacancy chains.
+
+Every metric is reported per year by level and sector of the post (or of the cadre, for head counts
+and exits), with "all" rows for the totals. Ratios are recomputed from the summed parts at every
+aggregation level, never averaged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline_sim.kernels import POPCOUNT
+from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES
+from pipeline_sim.world.rules import appointment_eligible
+
+if TYPE_CHECKING:
+    from pipeline_sim.model import PipelineModel
+
+ALL = "all"
+
+#: metric name -> one-line meaning (printed by `pipeline-sim show --metrics` and in the README)
+METRICS: dict[str, str] = {
+    "key_vacancies": "key-post vacancies assessed for a successor this year (each vacancy once)",
+    "succession_gaps": "of those, vacancies with no ready planned successor when they had to be filled",
+    "succession_gap_rate": "succession_gaps / key_vacancies",
+    "vacant_posts": "posts vacant at year end (= vacant post-years in the year)",
+    "vacant_key_posts": "key posts vacant at year end",
+    "vacancy_duration_mean": "mean years key-post vacancies filled this year had been open",
+    "key_posts": "number of key posts",
+    "bench_strength": "share of key posts with at least one ready planned successor (year end)",
+    "ready_successors_per_post": "ready planned successors per key post (year end)",
+    "planned_per_post": "planned candidates per key post, ready or not (year end)",
+    "quality_in_office": "mean latent competence of key-post holders",
+    "below_min_competence_share": "share of key-post holders below metrics.min_competence",
+    "org_performance": "responsibility-weighted performance over all posts (vacant = min. line)",
+    "integrity_problem_share": "share of key-post holders with an undetected violation",
+    "women_in_office": "share of women among key-post holders",
+    "minority_in_office": "share of ethnic-minority key-post holders",
+    "young_in_office": "share of young key-post holders (metrics.young_age by level)",
+    "age_group_1_in_office": "share of key-post holders in the youngest age group",
+    "age_group_2_in_office": "share of key-post holders in the middle age group",
+    "age_group_3_in_office": "share of key-post holders in the oldest age group",
+    "women_in_planning": "share of women among planning-pool entries",
+    "minority_in_planning": "share of ethnic minorities among planning-pool entries",
+    "young_in_planning": "share of young cadres among planning-pool entries (young age of the post's level)",
+    "age_group_1_in_planning": "share of pool entries in the youngest age group",
+    "age_group_2_in_planning": "share of pool entries in the middle age group",
+    "age_group_3_in_planning": "share of pool entries in the oldest age group",
+    "grassroots_share": "share of key-post holders who served at the lowest level",
+    "multi_sector_share": "share of key-post holders who served in two or more sectors",
+    "rotated_share": "share of key-post holders who were ever rotated",
+    "first_key_age_mean": "mean age at first appointment to a key post",
+    "first_key_service_left_mean": "mean years of service left at first appointment to a key post",
+    "appointments": "appointments to posts (promotions included)",
+    "promotions": "appointments of a post holder to a higher post",
+    "step_downs": "holders who left a post but stayed in service (congress age rules)",
+    "planning_additions": "cadres added to planning pools",
+    "planning_removals": "cadres removed from planning pools",
+    **{f"exits_{c}": f"cadres who left service: {c}" for c in EXIT_CAUSES},
+    "entrants": "cadres recruited into the staff pool",
+    "cadres": "cadres in service at year end",
+    "holders": "post holders at year end",
+    "staff": "cadres in the staff pool at year end",
+    "vacancy_chains": "vacancy chains completed this year, by level of the vacancy that started them",
+    "vacancy_chain_length_mean": "mean moves per completed vacancy chain",
+    "target_women": "planning target: share of women",
+    "target_young": "planning target: share of young cadres",
+    "target_minority": "planning target: share of ethnic minorities",
+}
+
+TALLY_NAMES = (
+    "key_vacancies", "succession_gaps", "vacancy_duration_sum", "vacancies_filled_key",
+    "appointments", "promotions", "step_downs", "planning_additions", "planning_removals",
+    "first_key_n", "first_key_age_sum", "first_key_service_left_sum", "entrants",
+    *(f"exits_{c}" for c in EXIT_CAUSES),
+)
+
+
+class Tally:
+    """Counts accumulated during one year, by level x sector group."""
+
+    def __init__(self, model: PipelineModel):
+        self.model = model
+        self.n_sectors = len(model.scenario.hierarchy.sectors)
+        self.size = model.units.n_levels * self.n_sectors
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = {name: np.zeros(self.size) for name in TALLY_NAMES}
+
+    def _add(self, name: str, group: np.ndarray, weights: np.ndarray | None = None) -> None:
+        if len(group):
+            self.sums[name] += np.bincount(group, weights=weights, minlength=self.size)
+
+    def post_group(self, posts: np.ndarray) -> np.ndarray:
+        p = self.model.posts
+        posts = np.asarray(posts, dtype=np.int64)
+        return p.level[posts].astype(np.int64) * self.n_sectors + p.sector[posts]
+
+    def add_count(self, name: str, posts: np.ndarray) -> None:
+        """One count per post in `posts` (a post may repeat)."""
+        self._add(name, self.post_group(posts))
+
+    def add_exits(self, cause: str, rows: np.ndarray) -> None:
+        c = self.model.cadres
+        self._add(f"exits_{cause}", c.level[rows].astype(np.int64) * self.n_sectors + c.sector[rows])
+
+    def add_vacancies(self, posts: np.ndarray, gap: np.ndarray) -> None:
+        g = self.post_group(posts)
+        self._add("key_vacancies", g)
+        self._add("succession_gaps", g[gap])
+
+    def add_appointments(self, posts: np.ndarray, rows: np.ndarray, is_promotion: np.ndarray) -> None:
+        model = self.model
+        c, p = model.cadres, model.posts
+        g = self.post_group(posts)
+        self._add("appointments", g)
+        self._add("promotions", g[is_promotion])
+        key = p.key[posts]
+        dur = (model.year - p.vacant_since[posts]).astype(float)
+        self._add("vacancy_duration_sum", g[key], dur[key])
+        self._add("vacancies_filled_key", g[key])
+        first = key & ~c.ever_key[rows]
+        age = model.year + 0.5 - c.birth[rows[first]]
+        left = c.t_retire[rows[first]] - model.year
+        self._add("first_key_n", g[first])
+        self._add("first_key_age_sum", g[first], age)
+        self._add("first_key_service_left_sum", g[first], left)
+
+    def add_entrants(self, levels: np.ndarray, sectors: np.ndarray) -> None:
+        self._add("entrants", levels.astype(np.int64) * self.n_sectors + sectors)
+
+
+class Chains:
+    """Vacancy chains: each starts with a vacancy and grows by one move per appointment."""
+
+    def __init__(self) -> None:
+        self.origin_level = np.zeros(0, dtype=np.int8)
+        self.moves = np.zeros(0, dtype=np.int32)
+        self.closed_year = np.zeros(0, dtype=np.int32)
+        self.n = 0
+
+    def _grow(self, need: int) -> None:
+        cap = len(self.moves)
+        if self.n + need <= cap:
+            return
+        new_cap = max(1024, 2 * cap, self.n + need)
+        for name in ("origin_level", "moves", "closed_year"):
+            old = getattr(self, name)
+            arr = np.full(new_cap, -1 if name == "closed_year" else 0, dtype=old.dtype)
+            arr[: len(old)] = old
+            setattr(self, name, arr)
+
+    def open(self, levels: np.ndarray, year: int) -> np.ndarray:
+        k = len(levels)
+        self._grow(k)
+        ids = np.arange(self.n, self.n + k, dtype=np.int64)
+        self.origin_level[ids] = levels
+        self.moves[ids] = 0
+        self.closed_year[ids] = -1
+        self.n += k
+        return ids
+
+    def extend(self, ids: np.ndarray) -> None:
+        ids = ids[ids >= 0]
+        np.add.at(self.moves, ids, 1)
+
+    def close(self, ids: np.ndarray, year: int) -> None:
+        ids = ids[ids >= 0]
+        self.closed_year[ids] = year
+
+    def closed_in(self, year: int) -> tuple[np.ndarray, np.ndarray]:
+        sel = np.flatnonzero(self.closed_year[: self.n] == year)
+        return self.origin_level[sel], self.moves[sel]
+
+
+def _table(sums: np.ndarray, n_levels: int, n_sectors: int) -> np.ndarray:
+    """[n_levels+1, n_sectors+1] with the last row/column holding totals."""
+    t = np.zeros((n_levels + 1, n_sectors + 1))
+    t[:n_levels, :n_sectors] = sums.reshape(n_levels, n_sectors)
+    t[n_levels, :n_sectors] = t[:n_levels, :n_sectors].sum(axis=0)
+    t[:, n_sectors] = t[:, :n_sectors].sum(axis=1)
+    return t
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
+    """All metrics of the current year as [n_levels+1, n_sectors+1] tables (totals last)."""
+    c, p, scen = model.cadres, model.posts, model.scenario
+    nL, nS = model.units.n_levels, len(scen.hierarchy.sectors)
+    G = nL * nS
+    year = model.year
+
+    def count(group, weights=None):
+        return _table(np.bincount(group, weights=weights, minlength=G), nL, nS)
+
+    out: dict[str, np.ndarray] = {}
+    tally = {k: _table(v, nL, nS) for k, v in model.tally.sums.items()}
+
+    post_group = p.level.astype(np.int64) * nS + p.sector
+    vacant = p.holder < 0
+    key = p.key
+    out["key_posts"] = count(post_group[key])
+    out["vacant_posts"] = count(post_group[vacant])
+    out["vacant_key_posts"] = count(post_group[key & vacant])
+    out["key_vacancies"] = tally["key_vacancies"]
+    out["succession_gaps"] = tally["succession_gaps"]
+    out["succession_gap_rate"] = _ratio(tally["succession_gaps"], tally["key_vacancies"])
+    out["vacancy_duration_mean"] = _ratio(tally["vacancy_duration_sum"], tally["vacancies_filled_key"])
+
+    # bench: pools against readiness at the start of next year
+    ready = appointment_eligible(model, at_year=year + 1, exclude_moved=False)
+    kp = p.key_posts
+    pool = model.pools
+    filled_slot = pool >= 0
+    safe = np.where(filled_slot, pool, 0)
+    slot_ready = filled_slot & ready[safe] & (c.grade[safe] > p.grade[kp][:, None])
+    n_ready = slot_ready.sum(axis=1)
+    kgroup = post_group[kp]
+    out["bench_strength"] = _ratio(count(kgroup, (n_ready > 0).astype(float)), out["key_posts"])
+    out["ready_successors_per_post"] = _ratio(count(kgroup, n_ready.astype(float)), out["key_posts"])
+    out["planned_per_post"] = _ratio(count(kgroup, filled_slot.sum(axis=1).astype(float)), out["key_posts"])
+
+    # holders of key posts
+    held_key = np.flatnonzero(key & ~vacant)
+    hrows = p.holder[held_key]
+    hg = post_group[held_key]
+    n_held = count(hg)
+    age = year + 0.5 - c.birth
+    young_age = np.array([scen.metrics.young_age.get(lvl, 40.0) for lvl in scen.hierarchy.levels])
+    edges = scen.metrics.age_group_edges
+
+    def shares(prefix: str, rows: np.ndarray, group: np.ndarray, young_at: np.ndarray, den: np.ndarray):
+        out[f"women_{prefix}"] = _ratio(count(group, c.female[rows].astype(float)), den)
+        out[f"minority_{prefix}"] = _ratio(count(group, c.minority[rows].astype(float)), den)
+        out[f"young_{prefix}"] = _ratio(count(group, (age[rows] < young_at).astype(float)), den)
+        a = age[rows]
+        bands = (a < edges[0], (a >= edges[0]) & (a <= edges[1]), a > edges[1])
+        for i, band in enumerate(bands, start=1):
+            out[f"age_group_{i}_{prefix}"] = _ratio(count(group, band.astype(float)), den)
+
+    shares("in_office", hrows, hg, young_age[p.level[held_key]], n_held)
+    out["quality_in_office"] = _ratio(count(hg, c.competence[hrows].astype(float)), n_held)
+    out["below_min_competence_share"] = _ratio(
+        count(hg, (c.competence[hrows] < scen.metrics.min_competence).astype(float)), n_held)
+    out["integrity_problem_share"] = _ratio(count(hg, c.violation[hrows].astype(float)), n_held)
+    out["grassroots_share"] = _ratio(count(hg, c.grassroots[hrows].astype(float)), n_held)
+    multi = POPCOUNT[c.sectors_mask[hrows]] >= 2
+    out["multi_sector_share"] = _ratio(count(hg, multi.astype(float)), n_held)
+    out["rotated_share"] = _ratio(count(hg, c.rotated[hrows].astype(float)), n_held)
+
+    # planning pools
+    kslot, slot = np.nonzero(filled_slot)
+    prow = pool[kslot, slot]
+    pg = kgroup[kslot]
+    shares("in_planning", prow, pg, young_age[p.level[kp[kslot]]], count(pg))
+
+    # organisational performance: weights by rank, vacant posts at the minimum line
+    w = np.array([scen.metrics.rank_weights.get(r, 1.0) for r in ("head", "deputy", "member")])[p.rank]
+    perf = np.full(p.n, scen.metrics.min_competence, dtype=float)
+    perf[~vacant] = c.performance[p.holder[~vacant]]
+    out["org_performance"] = _ratio(count(post_group, w * perf), count(post_group, w))
+
+    # flows
+    for name in ("appointments", "promotions", "step_downs", "planning_additions",
+                 "planning_removals", "entrants", *(f"exits_{x}" for x in EXIT_CAUSES)):
+        out[name] = tally[name]
+    out["first_key_age_mean"] = _ratio(tally["first_key_age_sum"], tally["first_key_n"])
+    out["first_key_service_left_mean"] = _ratio(tally["first_key_service_left_sum"], tally["first_key_n"])
+
+    # head counts by the cadre's own level and sector
+    active = c.status == ACTIVE
+    cg = c.level.astype(np.int64) * nS + c.sector
+    out["cadres"] = count(cg[active])
+    out["holders"] = count(cg[active & (c.post >= 0)])
+    out["staff"] = count(cg[active & (c.post < 0)])
+
+    # vacancy chains completed this year, by origin level (sector: all)
+    lv, mv = model.chains.closed_in(year)
+    chains = np.full((nL + 1, nS + 1), np.nan)
+    length = np.full((nL + 1, nS + 1), np.nan)
+    n_by = np.bincount(lv, minlength=nL).astype(float)
+    s_by = np.bincount(lv, weights=mv, minlength=nL)
+    chains[:nL, nS], chains[nL, nS] = n_by, n_by.sum()
+    length[:nL, nS] = _ratio(s_by, n_by)
+    length[nL, nS] = _ratio(np.array(s_by.sum()), np.array(n_by.sum()))
+    out["vacancy_chains"] = chains
+    out["vacancy_chain_length_mean"] = length
+
+    for name in ("women", "young", "minority"):
+        t = np.full((nL + 1, nS + 1), np.nan)
+        t[nL, nS] = getattr(scen.metrics, f"target_{name}")
+        out[f"target_{name}"] = t
+    return out

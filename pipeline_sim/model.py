@@ -1,0 +1,385 @@
+"""PipelineModel: the Mesa model that owns the tables and runs the phase plan once a year."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from pipeline_sim import metrics as metric_defs
+from pipeline_sim.events import EventLog
+from pipeline_sim.kernels import expand_ranges, order_within_groups
+from pipeline_sim.metrics import ALL, Chains, Tally, year_metrics
+from pipeline_sim.processes import DEFAULT_PLAN
+from pipeline_sim.processes import assessment as assessment_phase
+from pipeline_sim.processes import planning as planning_phase
+from pipeline_sim.processes import work as work_phase
+from pipeline_sim.scenario import Scenario, load_scenario
+from pipeline_sim.world.cadres import ACTIVE, CadreTable
+from pipeline_sim.world.hierarchy import (
+    STAFF_RANK,
+    build_posts,
+    build_units,
+    grade_of,
+    staff_targets,
+)
+from pipeline_sim.world.rules import retirement_age, retirement_dates, selection_score
+
+#: one random stream per process; the numbers are part of the reproducibility contract
+STREAMS = {
+    "hierarchy": 1, "init": 2, "demography": 3, "work": 4, "integrity": 5, "assessment": 6,
+    "confidence": 7, "planning": 8, "rotation": 9, "filling": 10, "recruitment": 11,
+    "congress": 12, "selection": 13,
+}
+
+HEADLINE = (
+    "succession_gap_rate", "key_vacancies", "vacant_posts", "bench_strength",
+    "ready_successors_per_post", "quality_in_office", "women_in_office", "young_in_office",
+    "women_in_planning", "young_in_planning", "cadres",
+)
+
+
+class PipelineModel(mesa.Model):
+    """A cadre pipeline over a unit hierarchy, one step per year.
+
+    Args:
+        scenario: a :class:`Scenario`, a path to a TOML scenario file, or a dict of the same shape.
+        seed: the seed of every random stream (default: ``simulation.seed`` of the scenario).
+        years: number of recorded years (default: ``simulation.years``).
+        **overrides: dotted scenario keys, e.g. ``**{"planning.mode": "open"}``, so that
+            ``mesa.batch_run(PipelineModel, parameters={...})`` can vary any setting.
+    """
+
+    def __init__(self, scenario: Scenario | str | Path | dict = "scenarios/baseline.toml",
+                 seed: int | None = None, years: int | None = None, **overrides: Any):
+        if overrides or not isinstance(scenario, Scenario):
+            base = scenario if not isinstance(scenario, Scenario) else scenario.model_dump(mode="json")
+            scenario = load_scenario(base, overrides=overrides)
+        seed = scenario.simulation.seed if seed is None else int(seed)
+        super().__init__(seed=seed)
+        self.scenario = scenario
+        self.seed = seed
+        sim = scenario.simulation
+        self.n_years = sim.years if years is None else int(years)
+        self.first_year = sim.start_year
+        self.last_year = sim.start_year + self.n_years - 1
+        self.plan = list(DEFAULT_PLAN)
+        self._streams: dict[str, np.random.Generator] = {}
+        self._selection: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+        # world
+        self.year = self.first_year - sim.burn_in_years - 3
+        h = scenario.hierarchy
+        self.levels, self.sectors = list(h.levels), list(h.sectors)
+        self.units = build_units(h, self.stream("hierarchy"))
+        self.posts = build_posts(h, self.units)
+        self.staff_target = staff_targets(h, self.units)
+        kids = np.argsort(self.units.parent, kind="stable")[1:]
+        self._child_list = kids
+        self._child_count = np.bincount(self.units.parent[kids], minlength=self.units.n)
+        self._child_start = np.r_[0, np.cumsum(self._child_count)[:-1]]
+        self.cadres = CadreTable()
+        self.pools = np.full((len(self.posts.key_posts), scenario.planning.max_candidates), -1, np.int32)
+        self.events = EventLog(scenario.output.event_log, scenario.output.planning_events)
+        self.chains = Chains()
+        self.tally = Tally(self)
+        self._metrics: list[tuple[int, dict[str, np.ndarray]]] = []
+        self.last_metrics: dict[str, np.ndarray] = {}
+        self.term_index = self.year_in_term = -1
+        self.is_term_start = self.is_midterm = self.is_congress_year = False
+
+        self._populate()
+        self.unit_agents = [UnitAgent(self, u) for u in range(self.units.n)]
+        self.datacollector = mesa.DataCollector(
+            model_reporters={"year": "year", **{m: _headline_reporter(m) for m in HEADLINE}}
+        )
+        self.running = self.n_years > 0
+
+    # ------------------------------------------------------------------------------------------
+    # random streams
+
+    def stream(self, name: str) -> np.random.Generator:
+        """The generator of one process for the current year (common random numbers)."""
+        gen = self._streams.get(name)
+        if gen is None:
+            seq = np.random.SeedSequence([self.seed, STREAMS[name], self.year - 1000])
+            gen = self._streams[name] = np.random.Generator(np.random.PCG64(seq))
+        return gen
+
+    def new_year(self) -> None:
+        """Called by the calendar phase: fresh streams and tallies for the year."""
+        self._streams.clear()
+        self._selection.clear()
+        self.tally.reset()
+
+    def place_key(self, unit: np.ndarray, sector: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """One integer per (unit, sector, rank) place, ordered by unit first."""
+        return (unit * len(self.sectors) + sector) * 4 + rank
+
+    def selection(self, rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cadre rows ordered by place and, within a place, by the selection rule (best first).
+
+        Returns (rows in that order, their place keys, the score of every row). Computed once a
+        year per rule and again after rows moved; rows appended since (the year's entrants) are
+        not in it.
+        """
+        c = self.cadres
+        hit = self._selection.get(rule)
+        if hit is not None:
+            return hit[1], hit[2], hit[3]
+        score = selection_score(self, np.arange(c.n), rule, "selection")
+        key = self.place_key(c.unit.astype(np.int64), c.sector, c.grade % 4)
+        order = order_within_groups(key, score)
+        self._selection[rule] = (c.n, order, key[order], score)
+        return order, key[order], score
+
+    # ------------------------------------------------------------------------------------------
+    # structure helpers
+
+    def children_of(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, child unit) for every child of every unit in `units`."""
+        units = np.asarray(units, dtype=np.int64)
+        owner, pos = expand_ranges(self._child_start[units], self._child_count[units])
+        return owner, self._child_list[pos]
+
+    def new_cadres(self, unit: np.ndarray, sector: np.ndarray, stream: str,
+                   age: np.ndarray | None = None, female_share: float | None = None,
+                   minority_share: float | None = None,
+                   competence_shift: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
+        """Rows for new cadres in the staff pools of `unit` x `sector` (entrants by default)."""
+        rec = self.scenario.recruitment
+        rng = self.stream(stream)
+        n = len(unit)
+        entry_age = np.maximum(rec.entry_age_min, rng.normal(rec.entry_age_mean, rec.entry_age_sd, n))
+        if age is None:
+            age = entry_age
+        female = rng.random(n) < (rec.female_share if female_share is None else female_share)
+        minority = rng.random(n) < (rec.minority_share if minority_share is None else minority_share)
+        competence = rng.normal(rec.competence_mean, rec.competence_sd, n) + competence_shift
+        integrity = rng.standard_normal(n)
+        prestige = rng.standard_normal(n)
+        birth = self.year + 0.5 - age
+        level = self.units.level[unit]
+        locality = self.units.locality[unit]
+        n_loc = max(1, int(self.units.locality.max()) + 1)
+        home = np.where(locality >= 0, locality, rng.integers(0, n_loc, n))
+        entry_year = np.minimum(self.year, np.floor(self.year - (age - entry_age))).astype(np.int32)
+        return self.cadres.new_rows(
+            n,
+            birth=birth,
+            female=female,
+            minority=minority,
+            home=home,
+            t_retire=retirement_dates(birth, female, self.scenario.demography),
+            entry_year=entry_year,
+            competence=competence,
+            integrity=integrity,
+            prestige=prestige,
+            unit=unit,
+            sector=sector,
+            level=level,
+            grade=grade_of(level, STAFF_RANK),
+            post_start=entry_year,
+            grassroots=level == self.units.n_levels - 1,
+            sectors_mask=(1 << sector.astype(np.uint8)).astype(np.uint8),
+            locality=locality,
+        )
+
+    def _populate(self) -> None:
+        """Initial cadres: every post held, every staff pool full, two years of assessments."""
+        scen, p = self.scenario, self.posts
+        init, rec = scen.initial, scen.recruitment
+        rng = self.stream("init")
+        n_sec = len(self.sectors)
+        # staff pools, ages spread over a working life
+        slots = np.repeat(np.arange(self.staff_target.size), self.staff_target.ravel())
+        s_unit, s_sector = slots // n_sec, (slots % n_sec).astype(np.int8)
+        female = rng.random(len(slots)) < rec.female_share
+        max_age = np.where(female, *(retirement_age(s, self.year) for s in (
+            scen.demography.retirement_female, scen.demography.retirement_male))) - 0.5
+        age = rec.entry_age_min + rng.random(len(slots)) * (max_age - rec.entry_age_min)
+        staff = self.new_cadres(s_unit, s_sector, "init", age=age,
+                                female_share=float(female.mean()) if len(female) else 0.0)
+        # post holders
+        mean_age = np.array([init.holder_age_mean[lvl] for lvl in self.levels])[p.level]
+        mean_age = mean_age - 2.0 * p.rank
+        h_age = rng.normal(mean_age, init.holder_age_sd)
+        top_grade = 4 * (self.units.n_levels - 1) + STAFF_RANK
+        shift = init.competence_bonus_per_grade * (top_grade - p.grade)
+        holders = self.new_cadres(p.unit, p.sector.astype(np.int8), "init", age=h_age,
+                                  female_share=init.female_share_holders,
+                                  minority_share=init.minority_share_holders,
+                                  competence_shift=shift)
+        # keep every initial holder at least half a year from retirement
+        r_age = np.where(holders["female"], *(retirement_age(s, self.year) for s in (
+            scen.demography.retirement_female, scen.demography.retirement_male)))
+        h_age = np.clip(h_age, rec.entry_age_min + 2.0, r_age - 0.5)
+        holders["birth"][:] = self.year + 0.5 - h_age
+        holders["t_retire"][:] = retirement_dates(holders["birth"], holders["female"], scen.demography)
+        holders["post"][:] = np.arange(p.n)
+        holders["grade"][:] = p.grade
+        in_post = rng.integers(0, 6, p.n)
+        holders["post_start"][:] = self.year - in_post
+        holders["entry_year"][:] = np.minimum(holders["entry_year"], self.year - in_post)
+        holders["grassroots"][:] |= rng.random(p.n) < 0.5
+        block = {k: np.concatenate([holders[k], staff[k]]) for k in holders}
+        self.cadres.compact_and_append(np.zeros(0, bool), block, self.year)  # first rows
+        p.holder[:] = np.arange(p.n)
+        p.term_start[:] = self.year - in_post
+        # two years of assessment history, then the first planning
+        for _ in range(2):
+            self.year += 1
+            self.new_year()
+            work_phase.run(self)
+            assessment_phase.run(self)
+        planning_phase.run(self, force=True)
+        self.tally.reset()
+        self.events.blocks.clear()
+
+    def remap_rows(self, remap: np.ndarray) -> None:
+        """Follow a compaction of the cadre table (old row -> new row, -1 gone)."""
+        self.posts.holder[:] = remap[self.posts.holder]
+        self.pools[:] = remap[self.pools]
+        self._selection.clear()
+
+    # ------------------------------------------------------------------------------------------
+    # running
+
+    def step(self) -> None:
+        """Simulate one year: every phase of the plan in order."""
+        for phase in self.plan:
+            phase.run(self)
+
+    def phase_plan(self) -> list[tuple[str, str]]:
+        """(name, summary) of every phase of a year, in order."""
+        return [(ph.NAME, ph.SUMMARY) for ph in self.plan]
+
+    def run(self) -> PipelineModel:
+        """Run burn-in and every recorded year."""
+        while self.running:
+            self.step()
+        return self
+
+    def record_year(self) -> None:
+        if self.year >= self.first_year:
+            self.last_metrics = year_metrics(self)
+            self._metrics.append((self.year, self.last_metrics))
+            self.datacollector.collect(self)
+        self.running = self.year < self.last_year
+
+    # ------------------------------------------------------------------------------------------
+    # results
+
+    def headline(self, metric: str, level: str = ALL, sector: str = ALL) -> float:
+        """The value of one metric this year for a level and sector (or all)."""
+        table = self.last_metrics.get(metric)
+        if table is None:
+            return float("nan")
+        li = len(self.levels) if level == ALL else self.levels.index(level)
+        si = len(self.sectors) if sector == ALL else self.sectors.index(sector)
+        return float(table[li, si])
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """Tidy metrics: one row per year, level, sector and metric (undefined values omitted)."""
+        names = list(metric_defs.METRICS)
+        lv = [*self.levels, ALL]
+        sc = [*self.sectors, ALL]
+        if not self._metrics:
+            return pd.DataFrame(columns=["year", "level", "sector", "metric", "value"])
+        years = np.array([y for y, _ in self._metrics])
+        cube = np.stack([np.stack([m[n] for n in names]) for _, m in self._metrics])
+        ny, nm, nl, ns = cube.shape
+        idx = np.indices(cube.shape).reshape(4, -1)
+        vals = cube.reshape(-1)
+        keep = ~np.isnan(vals)
+        return pd.DataFrame({
+            "year": years[idx[0][keep]].astype(np.int32),
+            "level": pd.Categorical.from_codes(idx[2][keep], categories=lv),
+            "sector": pd.Categorical.from_codes(idx[3][keep], categories=sc),
+            "metric": pd.Categorical.from_codes(idx[1][keep], categories=names),
+            "value": vals[keep],
+        })
+
+    def events_frame(self) -> pd.DataFrame:
+        return self.events.to_frame(self.levels, self.sectors)
+
+    def cadre(self, uid: int) -> CadreView:
+        """A view of one cadre (in service or not), with their career from the event log."""
+        return CadreView(self, int(uid))
+
+
+def _headline_reporter(metric: str):
+    def report(model: PipelineModel) -> float:
+        return model.headline(metric)
+
+    report.__name__ = metric
+    return report
+
+
+class UnitAgent(mesa.Agent):
+    """One unit of the hierarchy (a commune, district, province or the centre)."""
+
+    def __init__(self, model: PipelineModel, unit: int):
+        super().__init__(model)
+        self.unit = unit
+
+    @property
+    def level(self) -> str:
+        return self.model.levels[self.model.units.level[self.unit]]
+
+    @property
+    def parent(self) -> int:
+        return int(self.model.units.parent[self.unit])
+
+    @property
+    def locality(self) -> int:
+        return int(self.model.units.locality[self.unit])
+
+    @property
+    def weak(self) -> bool:
+        return bool(self.model.units.weak[self.unit])
+
+    def posts(self) -> pd.DataFrame:
+        """The unit's posts with their holders (uid, -1 if vacant)."""
+        m = self.model
+        p = m.posts
+        ids = np.flatnonzero(p.unit == self.unit)
+        holder = p.holder[ids]
+        uid = np.where(holder >= 0, m.cadres.uid[np.where(holder >= 0, holder, 0)], -1)
+        return pd.DataFrame({
+            "post": ids,
+            "sector": [m.sectors[s] for s in p.sector[ids]],
+            "rank": [("head", "deputy", "member")[r] for r in p.rank[ids]],
+            "key": p.key[ids],
+            "holder": uid,
+        })
+
+
+class CadreView(mesa.Agent):
+    """A read-only view of one cadre, made on demand (cadres live in arrays, not as agents)."""
+
+    def __init__(self, model: PipelineModel, uid: int):
+        super().__init__(model)
+        self.uid = uid
+        c = model.cadres
+        rows = np.flatnonzero(c.uid == uid)
+        if len(rows):
+            r = rows[0]
+            self.attributes = {name: c.columns[name][r].tolist() for name in c.columns}
+        else:
+            arch = c.archived()
+            rows = np.flatnonzero(arch["uid"] == uid)
+            if not len(rows):
+                raise KeyError(f"no cadre with uid {uid}")
+            self.attributes = {name: arr[rows[0]].tolist() for name, arr in arch.items()}
+        self.remove()  # a view: not part of the model's agent set
+
+    def career(self) -> pd.DataFrame:
+        ev = self.model.events_frame()
+        return ev[ev["cadre"] == self.uid].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        return f"CadreView(uid={self.uid})"

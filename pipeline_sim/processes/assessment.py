@@ -1,0 +1,53 @@
+"""Annual assessment in four grades with the cap on "excellent" (Reg. 124/2023, Reg. 366/2025)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline_sim.kernels import group_rank
+from pipeline_sim.world.cadres import ACTIVE, NO_GRADE
+
+NAME = "assessment"
+SUMMARY = "100-point score from performance, noise and inflation; four grades; excellent <= 20% of good per unit"
+
+EXCELLENT, GOOD, COMPLETED, NOT_COMPLETED = 0, 1, 2, 3
+
+
+def grades_from_scores(score: np.ndarray, unit: np.ndarray, a, counted: np.ndarray) -> np.ndarray:
+    """Grades by score band, then the excellent cap applied within each unit.
+
+    Only rows in `counted` take part in the cap. With e kept excellent out of E candidates and G
+    rated good, demoted excellents become good, so e <= share * (G + E - e) gives
+    e <= share * (G + E) / (1 + share).
+    """
+    bands = np.array([a.band_completed, a.band_good, a.band_excellent], dtype=score.dtype)
+    grade = (NOT_COMPLETED - np.searchsorted(bands, score, side="right")).astype(np.int8)
+    exc = np.flatnonzero((grade == EXCELLENT) & counted)
+    if len(exc):
+        n_units = int(unit.max()) + 1
+        good_or_exc = np.bincount(unit[(grade <= GOOD) & counted], minlength=n_units)
+        cap = np.floor(a.excellent_cap_vs_good * good_or_exc / (1.0 + a.excellent_cap_vs_good) + 1e-9)
+        rank = group_rank(unit[exc], score[exc])
+        grade[exc[rank >= cap[unit[exc]]]] = GOOD
+    return grade
+
+
+def run(model) -> None:
+    c, a = model.cadres, model.scenario.assessment
+    active = c.status == ACTIVE
+    if not active.any():
+        return
+    noise = model.stream("assessment").standard_normal(c.n, dtype=np.float32)
+    perf = c.performance
+    mean = float(perf[active].mean())
+    sd = float(perf[active].std())
+    z = (perf - np.float32(mean)) / np.float32(sd if sd > 0 else 1.0)
+    score = np.float32(a.score_mean + a.inflation) + np.float32(a.score_sd) * z
+    score += np.float32(a.noise_sd) * noise
+    grade = grades_from_scores(score, c.unit, a, active)
+    g = c.grades
+    g[:, 1:] = g[:, :-1].copy()
+    g[:, 0] = np.where(active, grade, NO_GRADE)
+    c.score = np.where(active, score, c.score)
+    fresh = g[:, 1] == NO_GRADE  # no earlier grade: merit starts at this score
+    c.merit = np.where(active, np.where(fresh, score, 0.5 * c.merit + 0.5 * score), c.merit)

@@ -1,0 +1,99 @@
+"""Built-in hierarchy structures, with the source of every count (see rules.md §7).
+
+Each preset is a plain ``hierarchy`` table; keys in a scenario file override it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+SECTORS = ["party", "state", "front"]
+
+
+def _posts(party: tuple[int, int, int], state: tuple[int, int, int], front: tuple[int, int, int]):
+    return {
+        name: dict(zip(("head", "deputy", "member"), counts, strict=True))
+        for name, counts in (("party", party), ("state", state), ("front", front))
+    }
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Pre-2025 four-level structure of the seed texts.
+    "historic": {
+        "levels": ["central", "provincial", "district", "commune"],
+        "sectors": SECTORS,
+        # 63 provinces (57 + 6 cities); 696 districts (2021); 10,035 communes (pre-reform)
+        # (vietnamnews.vn; nghean24h.vn; baomoi.net.vn; rules.md §7b).
+        "units": {"central": 1, "provincial": 63, "district": 696, "commune": 10035},
+        # Staff pool below leadership, per unit. [E]: sized so that the national structure holds
+        # about a million cadres (the 2022-26 staffing quota is 2.23 M across the whole political
+        # system, rules.md §7a).
+        "staff": {"central": 5000, "provincial": 1000, "district": 250, "commune": 60},
+        "posts": {
+            # Central: CC 180 full members, Politburo/Secretariat ~18-19 (rules.md §7a); government
+            # deputies <=5 (plo.vn 08/2025); Front presidium [E].
+            "central": _posts((1, 10, 170), (1, 5, 30), (1, 5, 10)),
+            # Province: 3 deputy secretaries, standing committee 15-17 (Dir. 45); PC vice chairs
+            # <=4 class I (Decree 08/2016), 5 suggested (rules.md §9); 14 departments
+            # (Decree 150/2025); Front [E].
+            "provincial": _posts((1, 3, 12), (1, 5, 14), (1, 3, 2)),
+            # District: vice chairs <=3 class I (Decree 08/2016); committee standing members [E].
+            "district": _posts((1, 2, 10), (1, 3, 12), (1, 2, 0)),
+            # Commune: 2 deputy secretaries (Dir. 45); PC vice chairs <=2 (Decree 08/2016).
+            "commune": _posts((1, 2, 4), (1, 2, 0), (1, 1, 0)),
+        },
+    },
+    # Two-tier local government from 1 July 2025 (NA Res. 202/2025).
+    "reform2025": {
+        "levels": ["central", "provincial", "commune"],
+        "sectors": SECTORS,
+        # 34 provinces (28 + 6 cities); 3,321 communes, wards and special zones (rules.md §7b).
+        "units": {"central": 1, "provincial": 34, "commune": 3321},
+        # [E] merged communes are about three times larger; ~250,000 fewer staff after the
+        # reform (en.sggp.org.vn, rules.md §7b).
+        "staff": {"central": 5000, "provincial": 2500, "commune": 150},
+        "posts": {
+            "central": _posts((1, 10, 170), (1, 5, 30), (1, 5, 10)),
+            # PC vice chairs <=5-8 by province class (Decree 300/2025); departments <=14
+            # (Decree 150/2025); 3 deputy secretaries (Nghe An, Thanh Hoa 2025-30).
+            "provincial": _posts((1, 3, 13), (1, 5, 14), (1, 3, 2)),
+            # Commune committee 27-33, standing 9-11, 2 deputy secretaries (Dir. 45); PC vice
+            # chairs average <=2.5 per commune (Decree 300/2025).
+            "commune": _posts((1, 2, 8), (1, 3, 4), (1, 2, 1)),
+        },
+    },
+    # A single province for classes and quick runs. [E]
+    "teaching": {
+        "levels": ["provincial", "district", "commune"],
+        "sectors": SECTORS,
+        "units": {"provincial": 1, "district": 6, "commune": 48},
+        "staff": {"provincial": 200, "district": 60, "commune": 20},
+        "posts": {
+            "provincial": _posts((1, 3, 8), (1, 4, 8), (1, 2, 1)),
+            "district": _posts((1, 2, 4), (1, 2, 4), (1, 1, 0)),
+            "commune": _posts((1, 2, 2), (1, 2, 0), (1, 1, 0)),
+        },
+    },
+    "custom": {},
+}
+
+
+def preset_table(name: str) -> dict[str, Any]:
+    """A deep copy of the hierarchy table of a preset."""
+    return copy.deepcopy(PRESETS[name])
+
+
+def default_holder_age_mean(levels: list[str]) -> dict[str, float]:
+    """Mean holder age by level: 44 at the bottom, +4 per level up, capped at 56. [E]
+
+    Calibration point: provincial secretaries averaged 52.3 years after the 2020 congresses
+    (thanhnien.vn, rules.md §8).
+    """
+    n = len(levels)
+    return {lvl: min(56.0, 44.0 + 4.0 * (n - 1 - i)) for i, lvl in enumerate(levels)}
+
+
+def default_young_age(levels: list[str]) -> dict[str, float]:
+    """Young means under 45 at central level and under 40 elsewhere (Reg. 50/2021)."""
+    return {lvl: (45.0 if lvl == "central" else 40.0) for lvl in levels}

@@ -1,0 +1,436 @@
+"""The scenario schema: every setting, its default, its bounds and its source.
+
+Empirical defaults cite their source in the field description; the sources are summarised in
+``reference/rules.md`` of the project and abbreviated here (Reg. = Party regulation "Quy dinh",
+Dir. = Directive, Decree = Government decree). ``[E]`` marks an estimate with no direct source.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RANKS = ("head", "deputy", "member")
+GRADES = ("excellent", "good", "completed", "not_completed")
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+
+
+class Section(BaseModel):
+    """Base for every table of a scenario file: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------
+# simulation
+
+
+class Simulation(Section):
+    start_year: int = Field(
+        2021,
+        ge=1900,
+        le=2200,
+        description="First simulated year; the first year of a term (13th Congress, Jan 2021).",
+    )
+    years: PosInt = Field(30, le=500, description="Number of simulated years (steps).")
+    term_years: PosInt = Field(
+        5, le=10, description="Length of a term in years (Party Charter; Decree 138/2020 Art. 41)."
+    )
+    seed: NonNegInt = Field(1, description="Seed of the first replication; replication i uses seed+i.")
+    reps: PosInt = Field(1, le=10_000, description="Replications for `pipeline-sim run`.")
+    burn_in_years: NonNegInt = Field(
+        0,
+        description="Years simulated before metrics are recorded, to let the initial population "
+        "settle. Burn-in years are not counted in `years`.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# hierarchy
+
+
+class RankCounts(Section):
+    """Posts of one sector in one unit, by rank."""
+
+    head: NonNegInt = 0
+    deputy: NonNegInt = 0
+    member: NonNegInt = 0
+
+
+class Hierarchy(Section):
+    preset: Literal["historic", "reform2025", "teaching", "custom"] = Field(
+        "historic",
+        description="Built-in structure: 'historic' = central, 63 provinces, ~696 districts, "
+        "~10,035 communes (pre-2025; rules.md §7b); 'reform2025' = central, 34 provinces, 3,321 "
+        "communes (NA Res. 202/2025); 'teaching' = one province, 6 districts, 48 communes; 'custom' "
+        "= everything below must be given. Keys given in the file override the preset.",
+    )
+    scale: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="Shrinks the number of units below the top level proportionally (at least one "
+        "unit per parent); posts and staff per unit are unchanged.",
+    )
+    levels: list[str] = Field(
+        default_factory=list, description="Level names, top first (from the preset if empty)."
+    )
+    sectors: list[str] = Field(
+        default_factory=list,
+        description="Sectors (blocs): Party, State, Front and mass organisations (DESIGN.md).",
+    )
+    key_ranks: list[Literal["head", "deputy", "member"]] = Field(
+        default_factory=lambda: ["head"],
+        description="Ranks whose posts are key posts (secretary, PC chair, Front chair): the posts "
+        "with planning pools and whose succession is measured.",
+    )
+    units: dict[str, PosInt] = Field(
+        default_factory=dict, description="Number of units per level (before `scale`)."
+    )
+    staff: dict[str, NonNegInt] = Field(
+        default_factory=dict,
+        description="Cadres below leadership (the staff pool) per unit, by level.",
+    )
+    posts: dict[str, dict[str, RankCounts]] = Field(
+        default_factory=dict, description="Posts per unit: posts.<level>.<sector> = {head, deputy, member}."
+    )
+    weak_unit_share: Share = Field(
+        0.1,
+        description="Share of units in weak or stagnant condition ('to fill gaps', seed 003). [E]",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Hierarchy:
+        if not self.levels:
+            raise ValueError("no levels: give hierarchy.levels or a preset")
+        if len(set(self.levels)) != len(self.levels):
+            raise ValueError("hierarchy.levels has duplicate names")
+        if not self.sectors or len(set(self.sectors)) != len(self.sectors):
+            raise ValueError("hierarchy.sectors must be a non-empty list of distinct names")
+        for table in ("units", "staff", "posts"):
+            got = set(getattr(self, table))
+            unknown = got - set(self.levels)
+            if unknown:
+                raise ValueError(
+                    f"hierarchy.{table} names unknown level(s) {sorted(unknown)}; "
+                    f"levels are {self.levels}"
+                )
+        missing = [lvl for lvl in self.levels if lvl not in self.units]
+        if missing:
+            raise ValueError(f"hierarchy.units gives no count for level(s) {missing}")
+        if self.units[self.levels[0]] != 1:
+            raise ValueError(f"hierarchy.units.{self.levels[0]}: the top level must have exactly 1 unit")
+        for upper, lower in zip(self.levels, self.levels[1:], strict=False):
+            if self.units[lower] < self.units[upper]:
+                raise ValueError(
+                    f"hierarchy.units.{lower}: expected at least as many units as level "
+                    f"'{upper}' ({self.units[upper]}), got {self.units[lower]}"
+                )
+        for level, by_sector in self.posts.items():
+            unknown = set(by_sector) - set(self.sectors)
+            if unknown:
+                raise ValueError(
+                    f"hierarchy.posts.{level} names unknown sector(s) {sorted(unknown)}; "
+                    f"sectors are {self.sectors}"
+                )
+        n_posts = sum(
+            getattr(rc, r) for by_sector in self.posts.values() for rc in by_sector.values() for r in RANKS
+        )
+        if n_posts == 0:
+            raise ValueError("hierarchy.posts defines no posts at all")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# demography and recruitment
+
+
+class RetirementSchedule(Section):
+    """Statutory retirement age by calendar year: a linear ramp from `base_age` in `base_year`."""
+
+    age_before: float = Field(description="Retirement age before `base_year`.", ge=40, le=80)
+    base_year: int = Field(description="First year of the ramp.")
+    base_age: float = Field(description="Age in `base_year`.", ge=40, le=80)
+    annual_step: NonNegFloat = Field(description="Increase per year (years of age).", le=0.9)
+    final_age: float = Field(description="Age at which the ramp stops.", ge=40, le=80)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetirementSchedule:
+        if self.final_age < self.base_age:
+            raise ValueError(f"final_age ({self.final_age}) is below base_age ({self.base_age})")
+        return self
+
+
+class Demography(Section):
+    retirement_male: RetirementSchedule = Field(
+        default_factory=lambda: RetirementSchedule(
+            age_before=60.0, base_year=2021, base_age=60.25, annual_step=0.25, final_age=62.0
+        ),
+        description="Men: 60y3m in 2021, +3 months a year to 62 in 2028 (Labour Code 2019 Art. 169; "
+        "Decree 135/2020).",
+    )
+    retirement_female: RetirementSchedule = Field(
+        default_factory=lambda: RetirementSchedule(
+            age_before=55.0, base_year=2021, base_age=55 + 4 / 12, annual_step=4 / 12, final_age=60.0
+        ),
+        description="Women: 55y4m in 2021, +4 months a year to 60 in 2035 (Labour Code 2019 Art. 169; "
+        "Decree 135/2020).",
+    )
+    retirement_extension_years: float = Field(
+        0.0, ge=0.0, le=5.0, description="Extension for special cases, 0 to 5 years (Decree 135/2020)."
+    )
+    mortality_at_40: Share = Field(0.0015, description="Annual death probability at age 40. [E]")
+    mortality_doubling_years: float = Field(
+        8.0, gt=0, description="Years for mortality to double (Gompertz). [E]"
+    )
+    p_leave_staff: Share = Field(0.02, description="Annual voluntary exit, staff pool. [E]")
+    p_leave_leader: Share = Field(0.005, description="Annual voluntary exit, post holders. [E]")
+
+
+class Recruitment(Section):
+    female_share: Share = Field(
+        0.45, description="Share of women among entrants to the staff pool. [E]"
+    )
+    minority_share: Share = Field(
+        0.12, description="Share of ethnic-minority entrants. [E] (no figure in rules.md)"
+    )
+    entry_age_mean: float = Field(27.0, ge=18, le=60, description="Mean entry age. [E]")
+    entry_age_sd: NonNegFloat = Field(3.0, description="SD of entry age. [E]")
+    entry_age_min: float = Field(
+        21.0, ge=18, le=60, description="Youngest entrant (Party entry age 18-60, rules.md §6)."
+    )
+    competence_mean: float = Field(0.0, description="Mean latent competence of entrants.")
+    competence_sd: NonNegFloat = Field(1.0, description="SD of latent competence of entrants.")
+
+
+class InitialPopulation(Section):
+    """How the first year's cadres are drawn."""
+
+    holder_age_mean: dict[str, float] = Field(
+        default_factory=dict,
+        description="Mean age of post holders by level (defaults by position in the hierarchy: "
+        "provincial secretaries averaged 52.3 in 2020, rules.md §8).",
+    )
+    holder_age_sd: NonNegFloat = Field(6.0, description="SD of holder ages. [E]")
+    female_share_holders: Share = Field(
+        0.15, description="Women among initial post holders (provincial secretaries 2020-25: 14.3%, rules.md §8)."
+    )
+    minority_share_holders: Share = Field(0.1, description="Ethnic minorities among initial holders. [E]")
+    competence_bonus_per_grade: float = Field(
+        0.15, description="Initial competence advantage per rank step up the hierarchy. [E]"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# yearly processes
+
+
+class Work(Section):
+    competence_growth: float = Field(0.03, description="Yearly growth of latent competence in work. [E]")
+    varied_experience_bonus: float = Field(
+        0.01,
+        description="Extra yearly growth per extra sector, locality or grassroots service in a "
+        "cadre's history (varied experience, seed 000). [E]",
+    )
+    post_skill_learning_rate: Share = Field(
+        0.35, description="Share of the remaining post-specific skill learned each year. [E]"
+    )
+    post_skill_carry_share: Share = Field(
+        0.5, description="Share of post-specific skill that carries into a new post. [E]"
+    )
+    post_skill_weight: NonNegFloat = Field(
+        0.5, description="Weight of post-specific skill in performance. [E]"
+    )
+    performance_noise_sd: NonNegFloat = Field(0.5, description="Year-to-year performance noise. [E]")
+    weak_unit_effect: float = Field(-0.5, description="Performance effect of a weak unit. [E]")
+
+
+class Assessment(Section):
+    score_mean: float = Field(
+        80.0,
+        description="Mean of the 100-point score (Reg. 366/2025). With score_sd it gives roughly the "
+        "[E] distribution of rules.md §9: ~12% excellent, ~70% good, ~15% completed.",
+    )
+    score_sd: NonNegFloat = Field(11.5, description="Points per SD of performance. [E]")
+    noise_sd: NonNegFloat = Field(5.0, description="Assessor noise in points. [E]")
+    inflation: float = Field(0.0, description="Points added to every score ('formalism'). [E]")
+    band_excellent: float = Field(90.0, description="Excellent: score >= 90 (Reg. 366/2025 Art. 11).")
+    band_good: float = Field(70.0, description="Good: 70 to <90 (Reg. 366/2025).")
+    band_completed: float = Field(50.0, description="Completed: 50 to <70; below: not completed (Reg. 366/2025).")
+    excellent_cap_vs_good: Share = Field(
+        0.2,
+        description="Excellent may not exceed this share of 'good' in one unit (Reg. 124/2023 Art. 12; "
+        "Decree 335/2025).",
+    )
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> Assessment:
+        if not (self.band_excellent > self.band_good > self.band_completed):
+            raise ValueError("score bands must satisfy band_excellent > band_good > band_completed")
+        return self
+
+
+Selection = Literal["merit", "seniority", "random"]
+Grade = Literal["excellent", "good", "completed", "not_completed"]
+
+
+class Planning(Section):
+    mode: Literal["closed", "open"] = Field(
+        "closed",
+        description="'closed': candidates only from the post's own unit and the units below it in "
+        "the same locality and sector; 'open': also from other localities and sectors (Reg. 50/2021, "
+        "Reg. 377/2025; seed 000).",
+    )
+    review: Literal["flexible", "rigid"] = Field(
+        "flexible",
+        description="'flexible': pools reviewed every year (Reg. 50, Reg. 377: 'dynamic' planning); "
+        "'rigid': only at congress.",
+    )
+    max_candidates: PosInt = Field(
+        3, le=20, description="At most 3 planned candidates per post (Reg. 50/2021; Reg. 377/2025)."
+    )
+    max_posts_per_cadre: PosInt = Field(
+        3, le=20, description="A cadre is planned for at most 3 posts (Reg. 50/2021; Reg. 377/2025)."
+    )
+    min_service_left_years: NonNegFloat = Field(
+        5.0,
+        description="Enough working age for at least one full next term; 10 preferred "
+        "(Reg. 50/2021; Reg. 377/2025).",
+    )
+    min_grade: Grade = Field("good", description="Lowest grade accepted in the assessment record. [E]")
+    record_years: PosInt = Field(
+        2, le=3, description="Years of assessment record checked for planning. [E]"
+    )
+    min_tenure_years: NonNegFloat = Field(1.0, description="Years in the current post before planning. [E]")
+    max_level_gap: NonNegInt = Field(
+        1, le=3, description="Candidates come from at most this many levels below the post. [E]"
+    )
+    selection: Selection = Field("merit", description="How pool candidates are ranked.")
+
+
+class Appointment(Section):
+    min_service_left_years: NonNegFloat = Field(
+        5.0,
+        description="At least 5 years to retirement at appointment (Decree 138/2020 Art. 42; "
+        "Guid. 06-HD/BTCTW 2021).",
+    )
+    min_tenure_years: NonNegFloat = Field(
+        2.0, description="Years in the current post before a higher appointment (24-month rule, 2025)."
+    )
+    min_grade: Grade = Field("good", description="Lowest grade in the last assessment. [E]")
+    max_level_gap: NonNegInt = Field(
+        1, le=3, description="Appointees come from at most this many levels below the post. [E]"
+    )
+    allow_unplanned: bool = Field(
+        True,
+        description="A vacancy with no ready planned successor may take an unplanned eligible "
+        "cadre from its own unit or the units below (same sector).",
+    )
+    entry_ranks: list[Literal["head", "deputy", "member"]] = Field(
+        default_factory=lambda: ["deputy", "member"],
+        description="Ranks that may be filled from the staff pool of the unit. [E]",
+    )
+    selection: Selection = Field("merit", description="How unplanned appointees are ranked.")
+
+
+class Congress(Section):
+    enabled: bool = True
+    first_time_min_service_years: NonNegFloat = Field(
+        5.0, description="A first-time holder needs one full term (60 months) left (Dir. 45/2025)."
+    )
+    reelect_min_service_years: NonNegFloat = Field(
+        4.0, description="A holder continuing into the new term needs 48 months left (Dir. 45/2025)."
+    )
+
+
+class Integrity(Section):
+    """Violations, inspection and discipline (filled in by the policy-mechanics phase)."""
+
+    enabled: bool = False
+
+
+class Confidence(Section):
+    """Mid-term confidence vote (filled in by the policy-mechanics phase)."""
+
+    enabled: bool = False
+
+
+class Rotation(Section):
+    """Rotation of planned cadres (filled in by the policy-mechanics phase)."""
+
+    enabled: bool = False
+
+
+class Metrics(Section):
+    min_competence: float = Field(
+        0.0, description="Minimum-competence line for 'share below the line' in office. [E]"
+    )
+    young_age: dict[str, float] = Field(
+        default_factory=dict,
+        description="'Young' is under this age, by level: 45 central, 40 provincial and district "
+        "(Reg. 50/2021). Levels not named use 40.",
+    )
+    target_young: Share = Field(0.15, description="Young >= 15% of planning (Reg. 50/2021).")
+    target_women: Share = Field(0.25, description="Women >= 25% of planning (Reg. 50/2021).")
+    target_minority: Share = Field(
+        0.10, description="Ethnic minorities 'appropriate to the locality' (Reg. 50/2021). [E]"
+    )
+    age_group_edges: list[float] = Field(
+        default_factory=lambda: [40.0, 50.0],
+        description="Three age groups: <40, 40-50, >50 (Dir. 35/2019 for provincial and district "
+        "committees).",
+    )
+    target_age_groups: list[Share] = Field(
+        default_factory=lambda: [0.10, 0.45, 0.45],
+        description="Target shares of the three age groups: <40 >=10%, 40-50 ~40-50% (Dir. 35/2019).",
+    )
+    rank_weights: dict[Literal["head", "deputy", "member"], NonNegFloat] = Field(
+        default_factory=lambda: {"head": 3.0, "deputy": 2.0, "member": 1.0},
+        description="Responsibility weights of ranks for organisational performance. [E]",
+    )
+
+
+class Output(Section):
+    event_log: bool = Field(True, description="Write the event log.")
+    planning_events: bool = Field(
+        True, description="Include planning additions and removals in the event log."
+    )
+
+
+class Scenario(Section):
+    """A complete, resolved scenario."""
+
+    name: str = Field("scenario", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    simulation: Simulation = Field(default_factory=Simulation)
+    hierarchy: Hierarchy
+    demography: Demography = Field(default_factory=Demography)
+    recruitment: Recruitment = Field(default_factory=Recruitment)
+    initial: InitialPopulation = Field(default_factory=InitialPopulation)
+    work: Work = Field(default_factory=Work)
+    assessment: Assessment = Field(default_factory=Assessment)
+    planning: Planning = Field(default_factory=Planning)
+    appointment: Appointment = Field(default_factory=Appointment)
+    congress: Congress = Field(default_factory=Congress)
+    integrity: Integrity = Field(default_factory=Integrity)
+    confidence: Confidence = Field(default_factory=Confidence)
+    rotation: Rotation = Field(default_factory=Rotation)
+    metrics: Metrics = Field(default_factory=Metrics)
+    output: Output = Field(default_factory=Output)
+
+    @model_validator(mode="after")
+    def _levels_known(self) -> Scenario:
+        levels = set(self.hierarchy.levels)
+        for table, mapping in (
+            ("initial.holder_age_mean", self.initial.holder_age_mean),
+            ("metrics.young_age", self.metrics.young_age),
+        ):
+            unknown = set(mapping) - levels
+            if unknown:
+                raise ValueError(f"{table} names unknown level(s) {sorted(unknown)}")
+        return self

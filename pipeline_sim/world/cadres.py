@@ -1,0 +1,160 @@
+"""The cadre table: one numpy array per attribute, one row per cadre in service.
+
+Rows are compacted once a year (cadres who left are moved to an archive), so every yearly phase
+works on dense arrays of the cadres in service. A cadre's permanent identity is ``uid``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# status codes: 0 = in service; the others are exits, also used as causes in the event log
+ACTIVE = 0
+EXIT_CAUSES = ("retired", "died", "resigned", "left", "dismissed", "expelled")
+STATUS = {"active": ACTIVE, **{name: i + 1 for i, name in enumerate(EXIT_CAUSES)}}
+HISTORY = 3  # years of assessment grades kept
+NO_GRADE = -1
+
+FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
+    # identity and demography
+    "uid": (np.int64, (), -1),
+    "birth": (np.float64, (), 0.0),  # birth date as a fractional year
+    "female": (np.bool_, (), False),
+    "minority": (np.bool_, (), False),
+    "home": (np.int32, (), -1),  # home locality
+    "t_retire": (np.float64, (), 0.0),  # date of statutory retirement
+    "entry_year": (np.int32, (), 0),
+    "status": (np.int8, (), ACTIVE),
+    # latent qualities (true, unobserved)
+    "competence": (np.float32, (), 0.0),
+    "post_skill": (np.float32, (), 0.0),
+    "integrity": (np.float32, (), 0.0),
+    "prestige": (np.float32, (), 0.0),
+    # place
+    "unit": (np.int32, (), -1),
+    "sector": (np.int8, (), 0),
+    "post": (np.int32, (), -1),  # -1: the staff pool of `unit`
+    "grade": (np.int16, (), 0),
+    "level": (np.int8, (), 0),
+    "post_start": (np.int32, (), 0),  # year the cadre took the current post (or entered service)
+    "moved_year": (np.int32, (), -9999),  # last year of an appointment
+    # history
+    "grassroots": (np.bool_, (), False),  # ever served at the lowest level
+    "sectors_mask": (np.uint8, (), 0),
+    "n_localities": (np.int16, (), 1),
+    "locality": (np.int32, (), -1),  # current locality
+    "rotated": (np.bool_, (), False),
+    "ever_key": (np.bool_, (), False),
+    # assessment
+    "grades": (np.int8, (HISTORY,), NO_GRADE),  # most recent first; 0 excellent .. 3 not completed
+    "score": (np.float32, (), 0.0),  # last 100-point score
+    "merit": (np.float32, (), 0.0),  # smoothed assessed score, used by merit selection
+    "performance": (np.float32, (), 0.0),
+    # planning and discipline
+    "n_planned": (np.int8, (), 0),
+    "ban_until": (np.int32, (), -9999),  # no planning or promotion before this year
+    "violation": (np.bool_, (), False),  # an undetected violation
+}
+
+ARCHIVE_FIELDS = ("uid", "birth", "female", "minority", "home", "entry_year", "status",
+                  "competence", "integrity", "grade", "unit")
+
+
+class CadreTable:
+    """Columns of equal length; attribute access gives the column array (a view of storage).
+
+    Storage has spare capacity so that entrants are appended in place; rows of cadres who left
+    are dropped (archived) only when they make up more than `compact_share` of the table, so
+    every phase must look at ``status`` rather than assume all rows are in service.
+    """
+
+    compact_share = 0.15
+
+    def __init__(self) -> None:
+        self._store: dict[str, np.ndarray] = {
+            name: np.full((0, *shape), fill, dtype=dtype) for name, (dtype, shape, fill) in FIELDS.items()
+        }
+        self._n = 0
+        self._views: dict[str, np.ndarray] = {}
+        self.next_uid = 0
+        self.archive: dict[str, list[np.ndarray]] = {name: [] for name in (*ARCHIVE_FIELDS, "exit_year")}
+
+    def _refresh(self) -> None:
+        self._views = {name: arr[: self._n] for name, arr in self._store.items()}
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        return self._views
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["_views"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in FIELDS:
+            col = self._views[name]
+            if value is not col:
+                col[...] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    def new_rows(self, n: int, **values) -> dict[str, np.ndarray]:
+        """Blocks for `n` new cadres with defaults, overridden by `values`; uids assigned."""
+        block = {}
+        for name, (dtype, shape, fill) in FIELDS.items():
+            block[name] = np.full((n, *shape), fill, dtype=dtype)
+        for name, value in values.items():
+            block[name][...] = value
+        block["uid"] = np.arange(self.next_uid, self.next_uid + n, dtype=np.int64)
+        self.next_uid += n
+        return block
+
+    def compact_and_append(self, keep: np.ndarray, block: dict[str, np.ndarray] | None,
+                           year: int, force: bool = False) -> np.ndarray | None:
+        """Append `block`; if enough rows are not in `keep` (or `force`), archive and drop them.
+
+        Returns the old-row -> new-row map (with ``remap[-1] == -1``) when rows moved, else None.
+        """
+        remap = None
+        gone = ~keep
+        n_gone = int(gone.sum())
+        if n_gone and (force or n_gone > self.compact_share * self._n):
+            for name in ARCHIVE_FIELDS:
+                self.archive[name].append(self._views[name][gone].copy())
+            self.archive["exit_year"].append(np.full(n_gone, year, np.int32))
+            remap = np.full(self._n + 1, -1, dtype=np.int64)
+            remap[: self._n][keep] = np.arange(self._n - n_gone)
+            for name in FIELDS:
+                arr = self._store[name]
+                arr[: self._n - n_gone] = arr[: self._n][keep]
+            self._n -= n_gone
+        k = 0 if block is None else len(block["uid"])
+        if k:
+            need = self._n + k
+            if need > len(self._store["uid"]):
+                cap = int(need * 1.25) + 1024
+                for name, (dtype, shape, fill) in FIELDS.items():
+                    arr = np.empty((cap, *shape), dtype=dtype)  # rows past n are written before use
+                    arr[: self._n] = self._store[name][: self._n]
+                    self._store[name] = arr
+            for name in FIELDS:
+                self._store[name][self._n : need] = block[name]
+            self._n = need
+        self._refresh()
+        return remap
+
+    def archived(self) -> dict[str, np.ndarray]:
+        """Cadres who left service and were dropped from the table, plus those still in it."""
+        out = {}
+        for name, parts in self.archive.items():
+            if name == "exit_year":
+                out[name] = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            else:
+                out[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=FIELDS[name][0])
+        return out

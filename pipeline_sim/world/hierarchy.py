@@ -1,0 +1,173 @@
+"""Units and posts: the fixed structure of the world, as arrays.
+
+Grades order every place a cadre can stand: ``grade = 4 * level + rank`` with rank 0 head,
+1 deputy, 2 member and 3 the staff pool, so a smaller grade is a higher place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline_sim.scenario.schema import RANKS, Hierarchy
+
+STAFF_RANK = 3
+RANK_NAMES = (*RANKS, "staff")
+
+
+def grade_of(level: np.ndarray | int, rank: np.ndarray | int):
+    """The grade of a place: smaller is higher."""
+    return 4 * np.asarray(level, dtype=np.int16) + np.asarray(rank, dtype=np.int16)
+
+
+def split_evenly(n_children: int, n_parents: int) -> np.ndarray:
+    """Children per parent, as equal as possible, larger shares first."""
+    base, extra = divmod(n_children, n_parents)
+    return np.full(n_parents, base, dtype=np.int64) + (np.arange(n_parents) < extra)
+
+
+@dataclass
+class Units:
+    level: np.ndarray  # int8
+    parent: np.ndarray  # int32, -1 at the top
+    locality: np.ndarray  # int32: ancestor at the second level (a province); -1 for the top unit
+    weak: np.ndarray  # bool: weak or stagnant condition
+    ancestor: np.ndarray  # int32 [n_units, n_levels]: ancestor at each level (-1 below own level)
+    n_levels: int
+
+    @property
+    def n(self) -> int:
+        return len(self.level)
+
+    def children(self) -> list[np.ndarray]:
+        order = np.argsort(self.parent, kind="stable")
+        counts = np.bincount(self.parent[self.parent >= 0], minlength=self.n)
+        starts = np.r_[0, np.cumsum(counts)[:-1]] + int((self.parent < 0).sum())
+        return [order[s : s + c] for s, c in zip(starts, counts, strict=True)]
+
+
+@dataclass
+class Posts:
+    unit: np.ndarray  # int32
+    level: np.ndarray  # int8
+    sector: np.ndarray  # int8
+    rank: np.ndarray  # int8
+    key: np.ndarray  # bool
+    grade: np.ndarray  # int16
+    locality: np.ndarray  # int32 (the unit's)
+    key_index: np.ndarray  # int32: row in the planning pools, -1 if not a key post
+    key_posts: np.ndarray  # int64: post id of each key index
+    # state
+    holder: np.ndarray  # int32 row in the cadre table, -1 vacant
+    vacant_since: np.ndarray  # int32 year the current vacancy opened, -1 if held
+    vacancy_assessed: np.ndarray  # bool: the current vacancy was already assessed for a gap
+    vacancy_chain: np.ndarray  # int64 chain id of the current vacancy, -1 none
+    term_start: np.ndarray  # int32 first year of the holder's current run in this post
+
+    @property
+    def n(self) -> int:
+        return len(self.unit)
+
+
+def build_units(h: Hierarchy, rng: np.random.Generator) -> Units:
+    """The unit tree of a hierarchy, with `scale` applied below the top level."""
+    n_levels = len(h.levels)
+    counts = [1]
+    for lvl in h.levels[1:]:
+        counts.append(max(counts[-1], round(h.units[lvl] * h.scale)))
+    level_parts, parent_parts = [np.zeros(1, np.int8)], [np.full(1, -1, np.int32)]
+    first = [0]
+    for li in range(1, n_levels):
+        per_parent = split_evenly(counts[li], counts[li - 1])
+        parents = first[li - 1] + np.repeat(np.arange(counts[li - 1]), per_parent)
+        first.append(first[li - 1] + counts[li - 1])
+        level_parts.append(np.full(counts[li], li, np.int8))
+        parent_parts.append(parents.astype(np.int32))
+    level = np.concatenate(level_parts)
+    parent = np.concatenate(parent_parts)
+    n = len(level)
+    ancestor = np.full((n, n_levels), -1, dtype=np.int32)
+    ancestor[np.arange(n), level] = np.arange(n)
+    for li in range(1, n_levels):
+        rows = np.flatnonzero(level == li)
+        ancestor[rows, :li] = ancestor[parent[rows], :li]
+    locality = ancestor[:, 1].copy() if n_levels > 1 else np.full(n, -1, np.int32)
+    weak = rng.random(n) < h.weak_unit_share
+    weak[0] = False
+    return Units(level=level, parent=parent, locality=locality, weak=weak, ancestor=ancestor,
+                 n_levels=n_levels)
+
+
+def build_posts(h: Hierarchy, units: Units) -> Posts:
+    """Posts of every unit by sector and rank, ordered by unit, sector and rank."""
+    per_unit_rows = []  # (level, sector, rank, count)
+    for li, lvl in enumerate(h.levels):
+        for si, sec in enumerate(h.sectors):
+            rc = h.posts.get(lvl, {}).get(sec)
+            if rc is None:
+                continue
+            for ri, rank in enumerate(RANKS):
+                c = getattr(rc, rank)
+                if c:
+                    per_unit_rows.append((li, si, ri, c))
+    unit_parts, sector_parts, rank_parts = [], [], []
+    for li, si, ri, c in per_unit_rows:
+        units_here = np.flatnonzero(units.level == li)
+        unit_parts.append(np.repeat(units_here, c))
+        sector_parts.append(np.full(len(units_here) * c, si, np.int8))
+        rank_parts.append(np.full(len(units_here) * c, ri, np.int8))
+    unit = np.concatenate(unit_parts).astype(np.int32)
+    sector = np.concatenate(sector_parts)
+    rank = np.concatenate(rank_parts)
+    order = np.lexsort((rank, sector, unit))
+    unit, sector, rank = unit[order], sector[order], rank[order]
+    level = units.level[unit]
+    key_rank_ids = [RANKS.index(r) for r in h.key_ranks]
+    key = np.isin(rank, key_rank_ids)
+    key_posts = np.flatnonzero(key)
+    key_index = np.full(len(unit), -1, np.int32)
+    key_index[key_posts] = np.arange(len(key_posts))
+    n = len(unit)
+    return Posts(
+        unit=unit,
+        level=level,
+        sector=sector,
+        rank=rank,
+        key=key,
+        grade=grade_of(level, rank),
+        locality=units.locality[unit],
+        key_index=key_index,
+        key_posts=key_posts,
+        holder=np.full(n, -1, np.int32),
+        vacant_since=np.full(n, -1, np.int32),
+        vacancy_assessed=np.zeros(n, bool),
+        vacancy_chain=np.full(n, -1, np.int64),
+        term_start=np.full(n, -1, np.int32),
+    )
+
+
+def staff_targets(h: Hierarchy, units: Units) -> np.ndarray:
+    """Staff-pool size per unit and sector [n_units, n_sectors], split by the sector's post count."""
+    n_sec = len(h.sectors)
+    out = np.zeros((units.n, n_sec), dtype=np.int64)
+    for li, lvl in enumerate(h.levels):
+        total = h.staff.get(lvl, 0)
+        if total == 0:
+            continue
+        weights = np.array(
+            [
+                sum(getattr(h.posts.get(lvl, {}).get(sec), r, 0) if h.posts.get(lvl, {}).get(sec) else 0
+                    for r in RANKS)
+                for sec in h.sectors
+            ],
+            dtype=float,
+        )
+        if weights.sum() == 0:
+            weights = np.ones(n_sec)
+        raw = total * weights / weights.sum()
+        share = np.floor(raw).astype(np.int64)
+        rest = total - share.sum()
+        share[np.argsort(-(raw - share), kind="stable")[:rest]] += 1
+        out[units.level == li] = share
+    return out

@@ -7,7 +7,11 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-from pipeline_sim.model import PipelineModel  # noqa: E402
-from pipeline_sim.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
+from pipeline_sim.model import PipelineModel
+from pipeline_sim.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["PipelineModel", "Scenario", "ScenarioError", "__version__", "load_scenario"]
+
+from pipeline_sim.api import RunResult, run
+
+__all__ += ["RunResult", "run"]

@@ -10,7 +10,18 @@ import pandas as pd
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
 
-COLUMNS = ("year", "kind", "cause", "cadre", "post", "unit", "level", "sector", "from_post", "chain")
+COLUMNS = (
+    "year",
+    "kind",
+    "cause",
+    "cadre",
+    "post",
+    "unit",
+    "level",
+    "sector",
+    "from_post",
+    "chain",
+)
 
 
 class EventLog:
@@ -29,9 +40,17 @@ class EventLog:
         codes = np.array([self.vocab.setdefault(str(u), len(self.vocab)) for u in uniq], dtype=np.int16)
         return codes[inv]
 
-    def log(self, kind: str, cause, model: PipelineModel, rows: np.ndarray, posts: np.ndarray,
-            from_post: np.ndarray | None = None, chain: np.ndarray | None = None,
-            kind_array: np.ndarray | None = None) -> None:
+    def log(
+        self,
+        kind: str,
+        cause,
+        model: PipelineModel,
+        rows: np.ndarray,
+        posts: np.ndarray,
+        from_post: np.ndarray | None = None,
+        chain: np.ndarray | None = None,
+        kind_array: np.ndarray | None = None,
+    ) -> None:
         """Record events for cadre `rows` at `posts` (-1: no post; the cadre's unit is used)."""
         if not self.enabled or (kind.startswith("plan_") and not self.planning):
             return
@@ -43,18 +62,22 @@ class EventLog:
         has_post = posts >= 0
         safe = np.where(has_post, posts, 0)
         unit = np.where(has_post, p.unit[safe], c.unit[rows])
-        self.blocks.append({
-            "year": np.full(n, model.year, dtype=np.int32),
-            "kind": self._codes(kind if kind_array is None else kind_array, n),
-            "cause": self._codes(cause, n),
-            "cadre": c.uid[rows].astype(np.int64),
-            "post": posts.astype(np.int32),
-            "unit": unit.astype(np.int32),
-            "level": model.units.level[unit].astype(np.int8),
-            "sector": np.where(has_post, p.sector[safe], c.sector[rows]).astype(np.int8),
-            "from_post": (np.full(n, -1) if from_post is None else np.asarray(from_post)).astype(np.int32),
-            "chain": (np.full(n, -1) if chain is None else np.asarray(chain)).astype(np.int64),
-        })
+        self.blocks.append(
+            {
+                "year": np.full(n, model.year, dtype=np.int32),
+                "kind": self._codes(kind if kind_array is None else kind_array, n),
+                "cause": self._codes(cause, n),
+                "cadre": c.uid[rows].astype(np.int64),
+                "post": posts.astype(np.int32),
+                "unit": unit.astype(np.int32),
+                "level": model.units.level[unit].astype(np.int8),
+                "sector": np.where(has_post, p.sector[safe], c.sector[rows]).astype(np.int8),
+                "from_post": (np.full(n, -1) if from_post is None else np.asarray(from_post)).astype(
+                    np.int32
+                ),
+                "chain": (np.full(n, -1) if chain is None else np.asarray(chain)).astype(np.int64),
+            }
+        )
 
     def to_frame(self, levels: list[str], sectors: list[str]) -> pd.DataFrame:
         if not self.blocks:
@@ -64,8 +87,11 @@ class EventLog:
         names = sorted(self.vocab, key=self.vocab.get)
         df = pd.DataFrame(data)
         for col in ("kind", "cause"):
-            df[col] = pd.Categorical.from_codes(df[col].astype(np.int64), categories=names) if names else \
-                pd.Categorical([])
+            df[col] = (
+                pd.Categorical.from_codes(df[col].astype(np.int64), categories=names)
+                if names
+                else pd.Categorical([])
+            )
             df[col] = df[col].cat.remove_unused_categories()
         df["level"] = pd.Categorical.from_codes(df["level"].astype(np.int64), categories=levels)
         df["sector"] = pd.Categorical.from_codes(df["sector"].astype(np.int64), categories=sectors)

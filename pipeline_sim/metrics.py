@@ -71,9 +71,19 @@ METRICS: dict[str, str] = {
 }
 
 TALLY_NAMES = (
-    "key_vacancies", "succession_gaps", "vacancy_duration_sum", "vacancies_filled_key",
-    "appointments", "promotions", "step_downs", "planning_additions", "planning_removals",
-    "first_key_n", "first_key_age_sum", "first_key_service_left_sum", "entrants",
+    "key_vacancies",
+    "succession_gaps",
+    "vacancy_duration_sum",
+    "vacancies_filled_key",
+    "appointments",
+    "promotions",
+    "step_downs",
+    "planning_additions",
+    "planning_removals",
+    "first_key_n",
+    "first_key_age_sum",
+    "first_key_service_left_sum",
+    "entrants",
     *(f"exits_{c}" for c in EXIT_CAUSES),
 )
 
@@ -248,7 +258,8 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     shares("in_office", hrows, hg, young_age[p.level[held_key]], n_held)
     out["quality_in_office"] = _ratio(count(hg, c.competence[hrows].astype(float)), n_held)
     out["below_min_competence_share"] = _ratio(
-        count(hg, (c.competence[hrows] < scen.metrics.min_competence).astype(float)), n_held)
+        count(hg, (c.competence[hrows] < scen.metrics.min_competence).astype(float)), n_held
+    )
     out["integrity_problem_share"] = _ratio(count(hg, c.violation[hrows].astype(float)), n_held)
     out["grassroots_share"] = _ratio(count(hg, c.grassroots[hrows].astype(float)), n_held)
     multi = POPCOUNT[c.sectors_mask[hrows]] >= 2
@@ -268,8 +279,15 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["org_performance"] = _ratio(count(post_group, w * perf), count(post_group, w))
 
     # flows
-    for name in ("appointments", "promotions", "step_downs", "planning_additions",
-                 "planning_removals", "entrants", *(f"exits_{x}" for x in EXIT_CAUSES)):
+    for name in (
+        "appointments",
+        "promotions",
+        "step_downs",
+        "planning_additions",
+        "planning_removals",
+        "entrants",
+        *(f"exits_{x}" for x in EXIT_CAUSES),
+    ):
         out[name] = tally[name]
     out["first_key_age_mean"] = _ratio(tally["first_key_age_sum"], tally["first_key_n"])
     out["first_key_service_left_mean"] = _ratio(tally["first_key_service_left_sum"], tally["first_key_n"])

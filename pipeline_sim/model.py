@@ -30,15 +30,33 @@ from pipeline_sim.world.rules import retirement_age, retirement_dates, selection
 
 #: one random stream per process; the numbers are part of the reproducibility contract
 STREAMS = {
-    "hierarchy": 1, "init": 2, "demography": 3, "work": 4, "integrity": 5, "assessment": 6,
-    "confidence": 7, "planning": 8, "rotation": 9, "filling": 10, "recruitment": 11,
-    "congress": 12, "selection": 13,
+    "hierarchy": 1,
+    "init": 2,
+    "demography": 3,
+    "work": 4,
+    "integrity": 5,
+    "assessment": 6,
+    "confidence": 7,
+    "planning": 8,
+    "rotation": 9,
+    "filling": 10,
+    "recruitment": 11,
+    "congress": 12,
+    "selection": 13,
 }
 
 HEADLINE = (
-    "succession_gap_rate", "key_vacancies", "vacant_posts", "bench_strength",
-    "ready_successors_per_post", "quality_in_office", "women_in_office", "young_in_office",
-    "women_in_planning", "young_in_planning", "cadres",
+    "succession_gap_rate",
+    "key_vacancies",
+    "vacant_posts",
+    "bench_strength",
+    "ready_successors_per_post",
+    "quality_in_office",
+    "women_in_office",
+    "young_in_office",
+    "women_in_planning",
+    "young_in_planning",
+    "cadres",
 )
 
 
@@ -53,8 +71,13 @@ class PipelineModel(mesa.Model):
             ``mesa.batch_run(PipelineModel, parameters={...})`` can vary any setting.
     """
 
-    def __init__(self, scenario: Scenario | str | Path | dict = "scenarios/baseline.toml",
-                 seed: int | None = None, years: int | None = None, **overrides: Any):
+    def __init__(
+        self,
+        scenario: Scenario | str | Path | dict = "scenarios/baseline.toml",
+        seed: int | None = None,
+        years: int | None = None,
+        **overrides: Any,
+    ):
         if overrides or not isinstance(scenario, Scenario):
             base = scenario if not isinstance(scenario, Scenario) else scenario.model_dump(mode="json")
             scenario = load_scenario(base, overrides=overrides)
@@ -77,6 +100,7 @@ class PipelineModel(mesa.Model):
         self.units = build_units(h, self.stream("hierarchy"))
         self.posts = build_posts(h, self.units)
         self.staff_target = staff_targets(h, self.units)
+        self.n_places = self.units.n * len(self.sectors) * 4
         kids = np.argsort(self.units.parent, kind="stable")[1:]
         self._child_list = kids
         self._child_count = np.bincount(self.units.parent[kids], minlength=self.units.n)
@@ -88,6 +112,7 @@ class PipelineModel(mesa.Model):
         self.tally = Tally(self)
         self._metrics: list[tuple[int, dict[str, np.ndarray]]] = []
         self.last_metrics: dict[str, np.ndarray] = {}
+        self.last_assessed_year = self.year
         self.term_index = self.year_in_term = -1
         self.is_term_start = self.is_midterm = self.is_congress_year = False
 
@@ -130,11 +155,25 @@ class PipelineModel(mesa.Model):
         hit = self._selection.get(rule)
         if hit is not None:
             return hit[1], hit[2], hit[3]
-        score = selection_score(self, np.arange(c.n), rule, "selection")
-        key = self.place_key(c.unit.astype(np.int64), c.sector, c.grade % 4)
-        order = order_within_groups(key, score)
-        self._selection[rule] = (c.n, order, key[order], score)
-        return order, key[order], score
+        # only cadres who could meet the service and tenure conditions of some appointment
+        scen = self.scenario
+        min_left = min(
+            scen.planning.min_service_left_years,
+            scen.appointment.min_service_left_years,
+            scen.congress.first_time_min_service_years,
+        )
+        min_tenure = min(scen.planning.min_tenure_years, scen.appointment.min_tenure_years)
+        rows = np.flatnonzero(
+            (c.status == ACTIVE)
+            & (c.t_retire - self.year >= min_left - 1.0)
+            & (self.year + 1 - c.post_start >= min_tenure)
+        )
+        score = np.zeros(c.n)
+        score[rows] = selection_score(self, rows, rule, "selection")
+        key = self.place_key(c.unit[rows].astype(np.int64), c.sector[rows], c.grade[rows] % 4)
+        order = order_within_groups(key, score[rows])
+        self._selection[rule] = (c.n, rows[order], key[order], score)
+        return rows[order], key[order], score
 
     # ------------------------------------------------------------------------------------------
     # structure helpers
@@ -145,10 +184,16 @@ class PipelineModel(mesa.Model):
         owner, pos = expand_ranges(self._child_start[units], self._child_count[units])
         return owner, self._child_list[pos]
 
-    def new_cadres(self, unit: np.ndarray, sector: np.ndarray, stream: str,
-                   age: np.ndarray | None = None, female_share: float | None = None,
-                   minority_share: float | None = None,
-                   competence_shift: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
+    def new_cadres(
+        self,
+        unit: np.ndarray,
+        sector: np.ndarray,
+        stream: str,
+        age: np.ndarray | None = None,
+        female_share: float | None = None,
+        minority_share: float | None = None,
+        competence_shift: np.ndarray | float = 0.0,
+    ) -> dict[str, np.ndarray]:
         """Rows for new cadres in the staff pools of `unit` x `sector` (entrants by default)."""
         rec = self.scenario.recruitment
         rng = self.stream(stream)
@@ -198,24 +243,47 @@ class PipelineModel(mesa.Model):
         slots = np.repeat(np.arange(self.staff_target.size), self.staff_target.ravel())
         s_unit, s_sector = slots // n_sec, (slots % n_sec).astype(np.int8)
         female = rng.random(len(slots)) < rec.female_share
-        max_age = np.where(female, *(retirement_age(s, self.year) for s in (
-            scen.demography.retirement_female, scen.demography.retirement_male))) - 0.5
+        max_age = (
+            np.where(
+                female,
+                *(
+                    retirement_age(s, self.year)
+                    for s in (scen.demography.retirement_female, scen.demography.retirement_male)
+                ),
+            )
+            - 0.5
+        )
         age = rec.entry_age_min + rng.random(len(slots)) * (max_age - rec.entry_age_min)
-        staff = self.new_cadres(s_unit, s_sector, "init", age=age,
-                                female_share=float(female.mean()) if len(female) else 0.0)
+        staff = self.new_cadres(
+            s_unit,
+            s_sector,
+            "init",
+            age=age,
+            female_share=float(female.mean()) if len(female) else 0.0,
+        )
         # post holders
         mean_age = np.array([init.holder_age_mean[lvl] for lvl in self.levels])[p.level]
         mean_age = mean_age - 2.0 * p.rank
         h_age = rng.normal(mean_age, init.holder_age_sd)
         top_grade = 4 * (self.units.n_levels - 1) + STAFF_RANK
         shift = init.competence_bonus_per_grade * (top_grade - p.grade)
-        holders = self.new_cadres(p.unit, p.sector.astype(np.int8), "init", age=h_age,
-                                  female_share=init.female_share_holders,
-                                  minority_share=init.minority_share_holders,
-                                  competence_shift=shift)
+        holders = self.new_cadres(
+            p.unit,
+            p.sector.astype(np.int8),
+            "init",
+            age=h_age,
+            female_share=init.female_share_holders,
+            minority_share=init.minority_share_holders,
+            competence_shift=shift,
+        )
         # keep every initial holder at least half a year from retirement
-        r_age = np.where(holders["female"], *(retirement_age(s, self.year) for s in (
-            scen.demography.retirement_female, scen.demography.retirement_male)))
+        r_age = np.where(
+            holders["female"],
+            *(
+                retirement_age(s, self.year)
+                for s in (scen.demography.retirement_female, scen.demography.retirement_male)
+            ),
+        )
         h_age = np.clip(h_age, rec.entry_age_min + 2.0, r_age - 0.5)
         holders["birth"][:] = self.year + 0.5 - h_age
         holders["t_retire"][:] = retirement_dates(holders["birth"], holders["female"], scen.demography)
@@ -291,17 +359,18 @@ class PipelineModel(mesa.Model):
             return pd.DataFrame(columns=["year", "level", "sector", "metric", "value"])
         years = np.array([y for y, _ in self._metrics])
         cube = np.stack([np.stack([m[n] for n in names]) for _, m in self._metrics])
-        ny, nm, nl, ns = cube.shape
         idx = np.indices(cube.shape).reshape(4, -1)
         vals = cube.reshape(-1)
         keep = ~np.isnan(vals)
-        return pd.DataFrame({
-            "year": years[idx[0][keep]].astype(np.int32),
-            "level": pd.Categorical.from_codes(idx[2][keep], categories=lv),
-            "sector": pd.Categorical.from_codes(idx[3][keep], categories=sc),
-            "metric": pd.Categorical.from_codes(idx[1][keep], categories=names),
-            "value": vals[keep],
-        })
+        return pd.DataFrame(
+            {
+                "year": years[idx[0][keep]].astype(np.int32),
+                "level": pd.Categorical.from_codes(idx[2][keep], categories=lv),
+                "sector": pd.Categorical.from_codes(idx[3][keep], categories=sc),
+                "metric": pd.Categorical.from_codes(idx[1][keep], categories=names),
+                "value": vals[keep],
+            }
+        )
 
     def events_frame(self) -> pd.DataFrame:
         return self.events.to_frame(self.levels, self.sectors)
@@ -349,13 +418,15 @@ class UnitAgent(mesa.Agent):
         ids = np.flatnonzero(p.unit == self.unit)
         holder = p.holder[ids]
         uid = np.where(holder >= 0, m.cadres.uid[np.where(holder >= 0, holder, 0)], -1)
-        return pd.DataFrame({
-            "post": ids,
-            "sector": [m.sectors[s] for s in p.sector[ids]],
-            "rank": [("head", "deputy", "member")[r] for r in p.rank[ids]],
-            "key": p.key[ids],
-            "holder": uid,
-        })
+        return pd.DataFrame(
+            {
+                "post": ids,
+                "sector": [m.sectors[s] for s in p.sector[ids]],
+                "rank": [("head", "deputy", "member")[r] for r in p.rank[ids]],
+                "key": p.key[ids],
+                "holder": uid,
+            }
+        )
 
 
 class CadreView(mesa.Agent):

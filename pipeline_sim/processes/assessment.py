@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline_sim.kernels import group_rank
-from pipeline_sim.world.cadres import ACTIVE, NO_GRADE
+from pipeline_sim.world.cadres import ACTIVE, HISTORY, NO_GRADE
 
 NAME = "assessment"
-SUMMARY = "100-point score from performance, noise and inflation; four grades; excellent <= 20% of good per unit"
+SUMMARY = (
+    "100-point score from performance, noise and inflation; four grades; excellent <= 20% of good per unit"
+)
 
 EXCELLENT, GOOD, COMPLETED, NOT_COMPLETED = 0, 1, 2, 3
 
@@ -45,9 +47,9 @@ def run(model) -> None:
     score = np.float32(a.score_mean + a.inflation) + np.float32(a.score_sd) * z
     score += np.float32(a.noise_sd) * noise
     grade = grades_from_scores(score, c.unit, a, active)
-    g = c.grades
-    g[:, 1:] = g[:, :-1].copy()
-    g[:, 0] = np.where(active, grade, NO_GRADE)
+    slot = model.year % HISTORY
+    fresh = c.grades[:, (model.year - 1) % HISTORY] == NO_GRADE  # no earlier grade: merit starts here
+    c.grades[:, slot] = np.where(active, grade, NO_GRADE)
+    model.last_assessed_year = model.year
     c.score = np.where(active, score, c.score)
-    fresh = g[:, 1] == NO_GRADE  # no earlier grade: merit starts at this score
     c.merit = np.where(active, np.where(fresh, score, 0.5 * c.merit + 0.5 * score), c.merit)

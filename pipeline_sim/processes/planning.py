@@ -69,12 +69,16 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     score = index.score
     staff_ranks = [("head", "deputy", "member").index(r) for r in scen.appointment.entry_ranks]
     posts = p.key_posts[need]
-    kk, ss = np.nonzero(pools >= 0)
-    existing_keys = kk.astype(np.int64) * (c.n + 1) + pools[kk, ss]  # (pool, row) already planned
     rng = model.stream("planning")
     if local:
-        owner, rows = local_pairs(model, index, posts, plan.max_level_gap, staff_ranks,
-                                  plan.max_candidates + plan.max_posts_per_cadre)
+        owner, rows = local_pairs(
+            model,
+            index,
+            posts,
+            plan.max_level_gap,
+            staff_ranks,
+            plan.max_candidates + plan.max_posts_per_cadre,
+        )
         ok = c.grade[rows] > p.grade[posts[owner]]
         owner, rows = owner[ok], rows[ok]
         cause = "local"
@@ -83,9 +87,9 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
         cause = "open"
     if len(owner) == 0:
         return
+    fresh = ~(pools[need[owner]] == rows[:, None]).any(axis=1)  # not already in that pool
+    # a pair listed twice keeps its first copy
     pair_keys = need[owner].astype(np.int64) * (c.n + 1) + rows
-    fresh = ~np.isin(pair_keys, existing_keys)
-    # a pair listed twice (open market) keeps its first copy
     _, first = np.unique(pair_keys, return_index=True)
     once = np.zeros(len(pair_keys), bool)
     once[first] = True
@@ -115,7 +119,7 @@ def _market_pairs(model, posts, free, cap, score, staff_ranks, rng):
         post_order = sel[rng.permutation(len(sel))]
         rounds = np.arange(int(free[sel].max()))
         slot_post = np.concatenate([post_order[free[post_order] > j] for j in rounds])
-        take = cands[: n_slots]  # enough distinct candidates to fill every slot once
+        take = cands[:n_slots]  # enough distinct candidates to fill every slot once
         copies = np.concatenate([take[cap[take] > k] for k in range(int(cap[take].max()))])
         m = min(len(slot_post), len(copies))
         owners.append(slot_post[:m])

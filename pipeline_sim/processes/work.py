@@ -15,9 +15,7 @@ def run(model) -> None:
     bottom = model.units.n_levels - 1
     n_sectors = POPCOUNT[c.sectors_mask]
     breadth = (
-        np.maximum(n_sectors - 1, 0)
-        + np.maximum(c.n_localities - 1, 0)
-        + (c.grassroots & (c.level < bottom))
+        np.maximum(n_sectors - 1, 0) + np.maximum(c.n_localities - 1, 0) + (c.grassroots & (c.level < bottom))
     ).astype(np.float32)
     c.competence += np.float32(w.competence_growth) + np.float32(w.varied_experience_bonus) * breadth
     c.post_skill += np.float32(w.post_skill_learning_rate) * (1.0 - c.post_skill)

@@ -70,9 +70,7 @@ def _load_chain(path: Path, seen: tuple[Path, ...], origin: dict[str, str]) -> d
             raise ScenarioError(f"{path}: extends: expected a file name (string), got {parent_name!r}")
         parent = (path.parent / parent_name).resolve()
         if not parent.is_file():
-            raise ScenarioError(
-                f"{path}: extends: no such file '{parent_name}' (looked for {parent})"
-            )
+            raise ScenarioError(f"{path}: extends: no such file '{parent_name}' (looked for {parent})")
         base = _load_chain(parent, (*seen, path), origin)
     for key in _flatten(raw):
         origin[key] = str(path)

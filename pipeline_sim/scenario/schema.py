@@ -97,7 +97,8 @@ class Hierarchy(Section):
         description="Cadres below leadership (the staff pool) per unit, by level.",
     )
     posts: dict[str, dict[str, RankCounts]] = Field(
-        default_factory=dict, description="Posts per unit: posts.<level>.<sector> = {head, deputy, member}."
+        default_factory=dict,
+        description="Posts per unit: posts.<level>.<sector> = {head, deputy, member}.",
     )
     weak_unit_share: Share = Field(
         0.1,
@@ -117,8 +118,7 @@ class Hierarchy(Section):
             unknown = got - set(self.levels)
             if unknown:
                 raise ValueError(
-                    f"hierarchy.{table} names unknown level(s) {sorted(unknown)}; "
-                    f"levels are {self.levels}"
+                    f"hierarchy.{table} names unknown level(s) {sorted(unknown)}; levels are {self.levels}"
                 )
         missing = [lvl for lvl in self.levels if lvl not in self.units]
         if missing:
@@ -176,13 +176,20 @@ class Demography(Section):
     )
     retirement_female: RetirementSchedule = Field(
         default_factory=lambda: RetirementSchedule(
-            age_before=55.0, base_year=2021, base_age=55 + 4 / 12, annual_step=4 / 12, final_age=60.0
+            age_before=55.0,
+            base_year=2021,
+            base_age=55 + 4 / 12,
+            annual_step=4 / 12,
+            final_age=60.0,
         ),
         description="Women: 55y4m in 2021, +4 months a year to 60 in 2035 (Labour Code 2019 Art. 169; "
         "Decree 135/2020).",
     )
     retirement_extension_years: float = Field(
-        0.0, ge=0.0, le=5.0, description="Extension for special cases, 0 to 5 years (Decree 135/2020)."
+        0.0,
+        ge=0.0,
+        le=5.0,
+        description="Extension for special cases, 0 to 5 years (Decree 135/2020).",
     )
     mortality_at_40: Share = Field(0.0015, description="Annual death probability at age 40. [E]")
     mortality_doubling_years: float = Field(
@@ -193,9 +200,7 @@ class Demography(Section):
 
 
 class Recruitment(Section):
-    female_share: Share = Field(
-        0.45, description="Share of women among entrants to the staff pool. [E]"
-    )
+    female_share: Share = Field(0.45, description="Share of women among entrants to the staff pool. [E]")
     minority_share: Share = Field(
         0.12, description="Share of ethnic-minority entrants. [E] (no figure in rules.md)"
     )
@@ -218,7 +223,8 @@ class InitialPopulation(Section):
     )
     holder_age_sd: NonNegFloat = Field(6.0, description="SD of holder ages. [E]")
     female_share_holders: Share = Field(
-        0.15, description="Women among initial post holders (provincial secretaries 2020-25: 14.3%, rules.md §8)."
+        0.15,
+        description="Women among initial post holders (provincial secretaries 2020-25: 14.3%, rules.md §8).",
     )
     minority_share_holders: Share = Field(0.1, description="Ethnic minorities among initial holders. [E]")
     competence_bonus_per_grade: float = Field(
@@ -261,7 +267,9 @@ class Assessment(Section):
     inflation: float = Field(0.0, description="Points added to every score ('formalism'). [E]")
     band_excellent: float = Field(90.0, description="Excellent: score >= 90 (Reg. 366/2025 Art. 11).")
     band_good: float = Field(70.0, description="Good: 70 to <90 (Reg. 366/2025).")
-    band_completed: float = Field(50.0, description="Completed: 50 to <70; below: not completed (Reg. 366/2025).")
+    band_completed: float = Field(
+        50.0, description="Completed: 50 to <70; below: not completed (Reg. 366/2025)."
+    )
     excellent_cap_vs_good: Share = Field(
         0.2,
         description="Excellent may not exceed this share of 'good' in one unit (Reg. 124/2023 Art. 12; "
@@ -295,7 +303,9 @@ class Planning(Section):
         3, le=20, description="At most 3 planned candidates per post (Reg. 50/2021; Reg. 377/2025)."
     )
     max_posts_per_cadre: PosInt = Field(
-        3, le=20, description="A cadre is planned for at most 3 posts (Reg. 50/2021; Reg. 377/2025)."
+        3,
+        le=20,
+        description="A cadre is planned for at most 3 posts (Reg. 50/2021; Reg. 377/2025).",
     )
     min_service_left_years: NonNegFloat = Field(
         5.0,
@@ -303,9 +313,7 @@ class Planning(Section):
         "(Reg. 50/2021; Reg. 377/2025).",
     )
     min_grade: Grade = Field("good", description="Lowest grade accepted in the assessment record. [E]")
-    record_years: PosInt = Field(
-        2, le=3, description="Years of assessment record checked for planning. [E]"
-    )
+    record_years: PosInt = Field(2, le=3, description="Years of assessment record checked for planning. [E]")
     min_tenure_years: NonNegFloat = Field(1.0, description="Years in the current post before planning. [E]")
     max_level_gap: NonNegInt = Field(
         1, le=3, description="Candidates come from at most this many levels below the post. [E]"
@@ -320,7 +328,8 @@ class Appointment(Section):
         "Guid. 06-HD/BTCTW 2021).",
     )
     min_tenure_years: NonNegFloat = Field(
-        2.0, description="Years in the current post before a higher appointment (24-month rule, 2025)."
+        2.0,
+        description="Years in the current post before a higher appointment (24-month rule, 2025).",
     )
     min_grade: Grade = Field("good", description="Lowest grade in the last assessment. [E]")
     max_level_gap: NonNegInt = Field(
@@ -344,7 +353,8 @@ class Congress(Section):
         5.0, description="A first-time holder needs one full term (60 months) left (Dir. 45/2025)."
     )
     reelect_min_service_years: NonNegFloat = Field(
-        4.0, description="A holder continuing into the new term needs 48 months left (Dir. 45/2025)."
+        4.0,
+        description="A holder continuing into the new term needs 48 months left (Dir. 45/2025).",
     )
 
 

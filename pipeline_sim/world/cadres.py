@@ -46,7 +46,8 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "rotated": (np.bool_, (), False),
     "ever_key": (np.bool_, (), False),
     # assessment
-    "grades": (np.int8, (HISTORY,), NO_GRADE),  # most recent first; 0 excellent .. 3 not completed
+    # grades of the last HISTORY years, 0 excellent .. 3 not completed; year y is in column y % HISTORY
+    "grades": (np.int8, (HISTORY,), NO_GRADE),
     "score": (np.float32, (), 0.0),  # last 100-point score
     "merit": (np.float32, (), 0.0),  # smoothed assessed score, used by merit selection
     "performance": (np.float32, (), 0.0),
@@ -56,8 +57,19 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "violation": (np.bool_, (), False),  # an undetected violation
 }
 
-ARCHIVE_FIELDS = ("uid", "birth", "female", "minority", "home", "entry_year", "status",
-                  "competence", "integrity", "grade", "unit")
+ARCHIVE_FIELDS = (
+    "uid",
+    "birth",
+    "female",
+    "minority",
+    "home",
+    "entry_year",
+    "status",
+    "competence",
+    "integrity",
+    "grade",
+    "unit",
+)
 
 
 class CadreTable:
@@ -115,8 +127,9 @@ class CadreTable:
         self.next_uid += n
         return block
 
-    def compact_and_append(self, keep: np.ndarray, block: dict[str, np.ndarray] | None,
-                           year: int, force: bool = False) -> np.ndarray | None:
+    def compact_and_append(
+        self, keep: np.ndarray, block: dict[str, np.ndarray] | None, year: int, force: bool = False
+    ) -> np.ndarray | None:
         """Append `block`; if enough rows are not in `keep` (or `force`), archive and drop them.
 
         Returns the old-row -> new-row map (with ``remap[-1] == -1``) when rows moved, else None.
@@ -139,7 +152,7 @@ class CadreTable:
             need = self._n + k
             if need > len(self._store["uid"]):
                 cap = int(need * 1.25) + 1024
-                for name, (dtype, shape, fill) in FIELDS.items():
+                for name, (dtype, shape, _fill) in FIELDS.items():
                     arr = np.empty((cap, *shape), dtype=dtype)  # rows past n are written before use
                     arr[: self._n] = self._store[name][: self._n]
                     self._store[name] = arr

@@ -95,8 +95,14 @@ def build_units(h: Hierarchy, rng: np.random.Generator) -> Units:
     locality = ancestor[:, 1].copy() if n_levels > 1 else np.full(n, -1, np.int32)
     weak = rng.random(n) < h.weak_unit_share
     weak[0] = False
-    return Units(level=level, parent=parent, locality=locality, weak=weak, ancestor=ancestor,
-                 n_levels=n_levels)
+    return Units(
+        level=level,
+        parent=parent,
+        locality=locality,
+        weak=weak,
+        ancestor=ancestor,
+        n_levels=n_levels,
+    )
 
 
 def build_posts(h: Hierarchy, units: Units) -> Posts:
@@ -157,8 +163,10 @@ def staff_targets(h: Hierarchy, units: Units) -> np.ndarray:
             continue
         weights = np.array(
             [
-                sum(getattr(h.posts.get(lvl, {}).get(sec), r, 0) if h.posts.get(lvl, {}).get(sec) else 0
-                    for r in RANKS)
+                sum(
+                    getattr(h.posts.get(lvl, {}).get(sec), r, 0) if h.posts.get(lvl, {}).get(sec) else 0
+                    for r in RANKS
+                )
                 for sec in h.sectors
             ],
             dtype=float,

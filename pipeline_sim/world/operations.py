@@ -117,8 +117,16 @@ def appoint(model: PipelineModel, posts: np.ndarray, rows: np.ndarray, planned: 
     # log and tally before the records change
     is_promotion = (old_post >= 0) & (p.grade[posts] < old_grade)
     cause = np.where(planned, "planned", "unplanned")
-    model.events.log("appointment", cause, model, rows, posts, from_post=old_post, chain=chain,
-                     kind_array=np.where(is_promotion, "promotion", "appointment"))
+    model.events.log(
+        "appointment",
+        cause,
+        model,
+        rows,
+        posts,
+        from_post=old_post,
+        chain=chain,
+        kind_array=np.where(is_promotion, "promotion", "appointment"),
+    )
     model.tally.add_appointments(posts, rows, is_promotion)
     model.chains.extend(chain)
     # the appointee's old post continues the chain; a staff appointee closes it
@@ -171,13 +179,14 @@ class CandidateIndex:
         keep = eligible[order]
         self.rows = order[keep]
         self.gid = gid[keep]
+        # start of every place key's run: group g is rows[starts[g]:starts[g + 1]]
+        self.starts = np.searchsorted(self.gid, np.arange(model.n_places + 1))
 
     def top(self, unit: np.ndarray, sector: np.ndarray, rank: np.ndarray, k: int):
         """For each query i, up to k best members of group (unit[i], sector[i], rank[i])."""
         q = self.model.place_key(np.asarray(unit, np.int64), sector, rank)
-        lo = np.searchsorted(self.gid, q, side="left")
-        hi = np.searchsorted(self.gid, q, side="right")
-        owner, pos = expand_ranges(lo, np.minimum(hi - lo, k))
+        lo = self.starts[q]
+        owner, pos = expand_ranges(lo, np.minimum(self.starts[q + 1] - lo, k))
         rows = self.rows[pos]
         c = self.model.cadres
         current = self.model.place_key(c.unit[rows].astype(np.int64), c.sector[rows], c.grade[rows] % 4)
@@ -185,8 +194,14 @@ class CandidateIndex:
         return owner[fresh], rows[fresh]
 
 
-def local_pairs(model: PipelineModel, index: CandidateIndex, posts: np.ndarray, max_gap: int,
-                staff_ranks: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+def local_pairs(
+    model: PipelineModel,
+    index: CandidateIndex,
+    posts: np.ndarray,
+    max_gap: int,
+    staff_ranks: list[int],
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (post i, cadre) from each post's own subtree in its own sector.
 
     Own unit: lower ranks (and its staff pool when the post's rank is in `staff_ranks`); units

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline_sim.scenario.schema import GRADES, RetirementSchedule
-from pipeline_sim.world.cadres import ACTIVE, NO_GRADE
+from pipeline_sim.world.cadres import ACTIVE, HISTORY, NO_GRADE
 
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
@@ -29,7 +29,10 @@ def retirement_dates(birth: np.ndarray, female: np.ndarray, demography) -> np.nd
     """
     grid = np.arange(1850.0, 2250.0, 1.0 / 12.0)
     out = np.empty(len(birth), dtype=np.float64)
-    for is_female, schedule in ((False, demography.retirement_male), (True, demography.retirement_female)):
+    for is_female, schedule in (
+        (False, demography.retirement_male),
+        (True, demography.retirement_female),
+    ):
         rows = np.flatnonzero(female == is_female)
         if len(rows):
             born_at = grid - retirement_age(schedule, grid)
@@ -41,12 +44,17 @@ def grade_code(name: str) -> int:
     return GRADES.index(name)
 
 
-def record_ok(grades: np.ndarray, min_grade: str, years: int) -> np.ndarray:
+def recent_grade(model: PipelineModel, k: int = 0) -> np.ndarray:
+    """Each cadre's grade k years before the last assessment (NO_GRADE if none)."""
+    return model.cadres.grades[:, (model.last_assessed_year - k) % HISTORY]
+
+
+def record_ok(model: PipelineModel, min_grade: str, years: int) -> np.ndarray:
     """The last `years` grades are all at least `min_grade` (a missing year does not count against)."""
     code = grade_code(min_grade)
-    ok = np.ones(len(grades), dtype=bool)
+    ok = np.ones(model.cadres.n, dtype=bool)
     for k in range(years):
-        g = grades[:, k]
+        g = recent_grade(model, k)
         ok &= (g <= code) | (g == NO_GRADE)
     return ok
 
@@ -62,7 +70,7 @@ def planning_eligible(model: PipelineModel) -> np.ndarray:
     return (
         (c.status == ACTIVE)
         & (years_left(model) >= p.min_service_left_years)
-        & record_ok(c.grades, p.min_grade, p.record_years)
+        & record_ok(model, p.min_grade, p.record_years)
         & (c.ban_until <= model.year)
         & (model.year - c.post_start >= p.min_tenure_years)
     )
@@ -85,7 +93,7 @@ def appointment_eligible(
     ok = (
         (c.status == ACTIVE)
         & (c.t_retire - year >= min_service)
-        & record_ok(c.grades, a.min_grade, 1)
+        & record_ok(model, a.min_grade, 1)
         & (c.ban_until <= year)
         & (year - c.post_start >= a.min_tenure_years)
     )

@@ -1,0 +1,233 @@
+"""The `pipeline-sim` command line."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pipeline_sim.scenario import ScenarioError, dumps_toml, load_scenario, parse_override_value
+from pipeline_sim.scenario.loader import scenario_to_dict
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Simulate cadre pipelines: planning pools, appointments and succession gaps.",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def parse_sets(items: list[str] | None) -> dict:
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--set {item!r}: expected KEY=VALUE, e.g. --set planning.mode=open")
+        overrides[key.strip()] = parse_override_value(value.strip())
+    return overrides
+
+
+def load(path: Path, overrides: dict | None = None):
+    try:
+        return load_scenario(path, overrides=overrides)
+    except ScenarioError as exc:
+        fail(str(exc))
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a scenario key, e.g. --set planning.mode=open (repeatable)."),
+]
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    reps: Annotated[int | None, typer.Option(min=1, help="Replications (default: simulation.reps).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed of the first replication.")] = None,
+    years: Annotated[int | None, typer.Option(min=1, help="Years to simulate.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Results folder (default results/<name>).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing results folder given by --out.")
+    ] = False,
+    sets: SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario, print a summary and write the results folder."""
+    from pipeline_sim.api import OutputError, check_out_dir, default_out_dir
+    from pipeline_sim.api import run as run_scenario
+
+    scen = load(scenario, parse_sets(sets))
+    n_reps = reps or scen.simulation.reps
+    n_years = years or scen.simulation.years
+    target = out_dir if out_dir is not None else default_out_dir(scen)
+    try:
+        check_out_dir(target, overwrite)
+    except OutputError as exc:
+        fail(str(exc))
+    total = n_reps * (n_years + scen.simulation.burn_in_years)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("years"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(f"{scen.name}", total=total)
+
+        def on_year(rep: int, year: int) -> None:
+            progress.update(task, advance=1, description=f"{scen.name} rep {rep + 1}/{n_reps} {year}")
+
+        result = run_scenario(scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year)
+    print_summary(result)
+    command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        path = result.save(target, overwrite=overwrite, command=command)
+    except OutputError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{target}: cannot write results ({exc.strerror})")
+    out.print(f"results written to [bold]{path}[/]")
+
+
+def print_summary(result) -> None:
+    """Headline outcomes: one row per metric, one column per level (and all)."""
+    summary = result.summary()
+    years = sorted(result.metrics["year"].unique()) if len(result.metrics) else []
+    span = f"{years[0]}-{years[-1]}" if years else "no years"
+    table = Table(
+        title=f"{result.scenario.name}: {span}, {len(result.seeds)} replication(s)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("metric", no_wrap=True)
+    for level in summary.index:
+        table.add_column(str(level), justify="right", no_wrap=True)
+    has_band = "gap_rate_p10" in summary.columns
+    for name, label in SUMMARY_LABELS.items():
+        cells = []
+        for _, row in summary.iterrows():
+            v = row.get(name)
+            if v is None or v != v:
+                cells.append("-")
+            elif name in ("vacant_posts", "ready_successors_per_post", "quality_in_office"):
+                cells.append(f"{v:,.2f}")
+            else:
+                cells.append(f"{v:.1%}")
+        table.add_row(label, *cells)
+        if name == "succession_gap_rate" and has_band:
+            band = [f"{r['gap_rate_p10']:.0%}-{r['gap_rate_p90']:.0%}" for _, r in summary.iterrows()]
+            table.add_row("  10-90% over reps", *band)
+    out.print(table)
+    m = result.scenario.metrics
+    out.print(
+        "succession gap rate = key-post vacancies with no ready planned successor / all key-post "
+        "vacancies"
+        + (" [10-90% over replications]" if has_band else "")
+        + f"; planning targets: women >= {m.target_women:.0%}, young >= {m.target_young:.0%}",
+        style="dim",
+    )
+
+
+SUMMARY_LABELS = {
+    "succession_gap_rate": "succession gap rate",
+    "vacant_posts": "vacant post-yrs/yr",
+    "bench_strength": "bench strength",
+    "ready_successors_per_post": "ready per key post",
+    "quality_in_office": "quality in office",
+    "women_in_office": "women in office",
+    "young_in_office": "young in office",
+    "women_in_planning": "women in planning",
+    "young_in_planning": "young in planning",
+}
+
+
+@app.command()
+def validate(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario TOML files.")],
+) -> None:
+    """Check scenario files; report every problem with its file and key."""
+    bad = 0
+    for path in scenarios:
+        try:
+            load_scenario(path)
+            out.print(f"[green]ok[/] {path}")
+        except ScenarioError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            bad += 1
+    if bad:
+        raise typer.Exit(2)
+
+
+@app.command()
+def show(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML file to resolve.")] = None,
+    phases: Annotated[bool, typer.Option("--phases", help="List the phases of a year, in order.")] = False,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="List every scenario key with default and source.")
+    ] = False,
+    metrics: Annotated[bool, typer.Option("--metrics", help="List every metric with its meaning.")] = False,
+    sets: SetOption = None,
+) -> None:
+    """Print the fully resolved scenario, the phase plan, the scenario keys or the metrics."""
+    if phases:
+        from pipeline_sim.processes import DEFAULT_PLAN
+
+        table = Table(title="phases of a year", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("phase")
+        table.add_column("what it does")
+        for i, ph in enumerate(DEFAULT_PLAN, start=1):
+            table.add_row(str(i), ph.NAME, ph.SUMMARY)
+        out.print(table)
+    if schema:
+        from pipeline_sim.scenario.reference import schema_rows
+
+        table = Table(title="scenario keys", title_justify="left")
+        for col in ("key", "default", "meaning and source"):
+            table.add_column(col, overflow="fold")
+        for key, default, desc in schema_rows():
+            table.add_row(key, default, desc)
+        out.print(table)
+    if metrics:
+        from pipeline_sim.metrics import METRICS
+
+        table = Table(title="metrics", title_justify="left")
+        table.add_column("metric")
+        table.add_column("meaning")
+        for name, meaning in METRICS.items():
+            table.add_row(name, meaning)
+        out.print(table)
+    if scenario is not None:
+        scen = load(scenario, parse_sets(sets))
+        print(dumps_toml(scenario_to_dict(scen)), end="")
+    elif not (phases or schema or metrics):
+        fail("give a scenario file, or one of --phases, --schema, --metrics")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

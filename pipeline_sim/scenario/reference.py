@@ -49,3 +49,32 @@ def markdown_reference() -> str:
         desc = desc.replace("|", "\\|")
         lines.append(f"| `{key}` | `{default}` | {desc} |")
     return "\n".join(lines)
+
+
+START, END = "<!-- reference:start -->", "<!-- reference:end -->"
+
+
+def readme_with_reference(readme: str) -> str:
+    """The README text with its scenario reference block regenerated from the schema."""
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{markdown_reference()}\n{END}{tail}"
+
+
+def main() -> None:
+    """Print the scenario reference as Markdown, or with ``--readme PATH`` update that README.
+
+    ``python -m pipeline_sim.scenario.reference --readme README.md``
+    """
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--readme":
+        path = Path(sys.argv[2])
+        path.write_text(readme_with_reference(path.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(markdown_reference())
+
+
+if __name__ == "__main__":
+    main()

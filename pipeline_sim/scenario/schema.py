@@ -415,8 +415,13 @@ class Output(Section):
 class Scenario(Section):
     """A complete, resolved scenario."""
 
-    name: str = Field("scenario", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    description: str = ""
+    name: str = Field(
+        "scenario",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="Names the results folder and the scenario in reports (default: the file name).",
+    )
+    description: str = Field("", description="One line on what the scenario represents.")
     simulation: Simulation = Field(default_factory=Simulation)
     hierarchy: Hierarchy
     demography: Demography = Field(default_factory=Demography)

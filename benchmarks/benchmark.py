@@ -42,7 +42,7 @@ def measure(structure: str, years: int, sets: list[str]) -> dict:
         "years": years,
         "cadres": int(model.headline("cadres")),
         "posts": int(model.posts.n),
-        "key_posts": int(len(model.posts.key_posts)),
+        "key_posts": len(model.posts.key_posts),
         "setup_s": round(t1 - t0, 2),
         "run_s": round(t2 - t1, 2),
         "total_s": round(t2 - t0, 2),

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 ALL = "all"
 
+DISCIPLINE = ("reprimand", "warning", "removal_from_post", "expulsion")
+ROTATION_DIRECTIONS = ("down", "up", "locality", "sector", "return", "term_limit", "nonlocal", "fast_track")
+
+
 #: metric name -> one-line meaning (printed by `pipeline-sim show --metrics` and in the README)
 METRICS: dict[str, str] = {
     "key_vacancies": "key-post vacancies assessed for a successor this year (each vacancy once)",
@@ -35,7 +39,17 @@ METRICS: dict[str, str] = {
     "quality_in_office": "mean latent competence of key-post holders",
     "below_min_competence_share": "share of key-post holders below metrics.min_competence",
     "org_performance": "responsibility-weighted performance over all posts (vacant = min. line)",
-    "integrity_problem_share": "share of key-post holders with an undetected violation",
+    "integrity_problem_share": "share of post holders with a violation not dealt with: undetected, "
+    "or found and awaiting removal",
+    "undetected_violation_share": "share of post holders with an undetected violation",
+    "violations": "new violations committed in the year (all cadres, by their level)",
+    **{
+        f"disciplined_{f}": f"cadres disciplined in the year with a {f.replace('_', ' ')}" for f in DISCIPLINE
+    },
+    **{f"rotations_{d}": f"rotation moves in the year: {d.replace('_', ' ')}" for d in ROTATION_DIRECTIONS},
+    "confidence_votes": "holders who faced a confidence vote (mid-term year)",
+    "confidence_low_half": "holders with more than half low-confidence votes",
+    "confidence_dismissed": "holders dismissed after two thirds or more low-confidence votes",
     "women_in_office": "share of women among key-post holders",
     "minority_in_office": "share of ethnic-minority key-post holders",
     "young_in_office": "share of young key-post holders (metrics.young_age by level)",
@@ -71,6 +85,12 @@ METRICS: dict[str, str] = {
 }
 
 TALLY_NAMES = (
+    "violations",
+    *(f"disciplined_{f}" for f in DISCIPLINE),
+    *(f"rotations_{d}" for d in ROTATION_DIRECTIONS),
+    "confidence_votes",
+    "confidence_low_half",
+    "confidence_dismissed",
     "key_vacancies",
     "succession_gaps",
     "vacancy_duration_sum",
@@ -112,6 +132,12 @@ class Tally:
     def add_count(self, name: str, posts: np.ndarray) -> None:
         """One count per post in `posts` (a post may repeat)."""
         self._add(name, self.post_group(posts))
+
+    def add_cadres(self, name: str, rows: np.ndarray) -> None:
+        """One count per cadre row, by the cadre's current level and sector."""
+        c = self.model.cadres
+        rows = np.asarray(rows, dtype=np.int64)
+        self._add(name, c.level[rows].astype(np.int64) * self.n_sectors + c.sector[rows])
 
     def add_exits(self, cause: str, rows: np.ndarray) -> None:
         c = self.model.cadres
@@ -225,12 +251,13 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["vacancy_duration_mean"] = _ratio(tally["vacancy_duration_sum"], tally["vacancies_filled_key"])
 
     # bench: pools against readiness at the start of next year
-    ready = appointment_eligible(model, at_year=year + 1, exclude_moved=False)
+    # a trailing entry answers for empty slots (-1), so empty pools and an empty table work
+    ready = np.append(appointment_eligible(model, at_year=year + 1, exclude_moved=False), False)
+    grade = np.append(c.grade, -1)
     kp = p.key_posts
     pool = model.pools
     filled_slot = pool >= 0
-    safe = np.where(filled_slot, pool, 0)
-    slot_ready = filled_slot & ready[safe] & (c.grade[safe] > p.grade[kp][:, None])
+    slot_ready = ready[pool] & (grade[pool] > p.grade[kp][:, None])
     n_ready = slot_ready.sum(axis=1)
     kgroup = post_group[kp]
     out["bench_strength"] = _ratio(count(kgroup, (n_ready > 0).astype(float)), out["key_posts"])
@@ -260,7 +287,14 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["below_min_competence_share"] = _ratio(
         count(hg, (c.competence[hrows] < scen.metrics.min_competence).astype(float)), n_held
     )
-    out["integrity_problem_share"] = _ratio(count(hg, c.violation[hrows].astype(float)), n_held)
+    # integrity: over every post holder
+    held = np.flatnonzero(~vacant)
+    arows, ag = p.holder[held], post_group[held]
+    n_all = count(ag)
+    out["integrity_problem_share"] = _ratio(count(ag, c.violation[arows].astype(float)), n_all)
+    out["undetected_violation_share"] = _ratio(
+        count(ag, (c.violation[arows] & ~c.detected[arows]).astype(float)), n_all
+    )
     out["grassroots_share"] = _ratio(count(hg, c.grassroots[hrows].astype(float)), n_held)
     multi = POPCOUNT[c.sectors_mask[hrows]] >= 2
     out["multi_sector_share"] = _ratio(count(hg, multi.astype(float)), n_held)
@@ -280,6 +314,12 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
 
     # flows
     for name in (
+        "violations",
+        *(f"disciplined_{f}" for f in DISCIPLINE),
+        *(f"rotations_{d}" for d in ROTATION_DIRECTIONS),
+        "confidence_votes",
+        "confidence_low_half",
+        "confidence_dismissed",
         "appointments",
         "promotions",
         "step_downs",
@@ -293,11 +333,13 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["first_key_service_left_mean"] = _ratio(tally["first_key_service_left_sum"], tally["first_key_n"])
 
     # head counts by the cadre's own level and sector
-    active = c.status == ACTIVE
-    cg = c.level.astype(np.int64) * nS + c.sector
-    out["cadres"] = count(cg[active])
-    out["holders"] = count(cg[active & (c.post >= 0)])
-    out["staff"] = count(cg[active & (c.post < 0)])
+    # one pass: bin = (group, holder?) for cadres in service, a last bin for everyone else
+    place = (c.level.astype(np.int32) * nS + c.sector) * 2 + (c.post >= 0)
+    place[c.status != ACTIVE] = 2 * G
+    by_place = np.bincount(place, minlength=2 * G + 1)[: 2 * G].reshape(G, 2).astype(float)
+    out["staff"] = _table(by_place[:, 0], nL, nS)
+    out["holders"] = _table(by_place[:, 1], nL, nS)
+    out["cadres"] = out["staff"] + out["holders"]
 
     # vacancy chains completed this year, by origin level (sector: all)
     lv, mv = model.chains.closed_in(year)

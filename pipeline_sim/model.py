@@ -101,6 +101,10 @@ class PipelineModel(mesa.Model):
         self.posts = build_posts(h, self.units)
         self.staff_target = staff_targets(h, self.units)
         self.n_places = self.units.n * len(self.sectors) * 4
+        self.nonlocal_post = self._posts_matching(scenario.rotation.nonlocal_posts)
+        # posts are ordered by unit: unit u holds posts unit_post_start[u] ... + unit_post_count[u]
+        self.unit_post_count = np.bincount(self.posts.unit, minlength=self.units.n)
+        self.unit_post_start = np.r_[0, np.cumsum(self.unit_post_count)[:-1]]
         kids = np.argsort(self.units.parent, kind="stable")[1:]
         self._child_list = kids
         self._child_count = np.bincount(self.units.parent[kids], minlength=self.units.n)
@@ -122,6 +126,10 @@ class PipelineModel(mesa.Model):
             model_reporters={"year": "year", **{m: _headline_reporter(m) for m in HEADLINE}}
         )
         self.running = self.n_years > 0
+        # burn-in years run now, so that Mesa's step count (and DataCollector rows) covers exactly
+        # the recorded years
+        for _ in range(sim.burn_in_years):
+            self._user_step()
 
     # ------------------------------------------------------------------------------------------
     # random streams
@@ -184,6 +192,19 @@ class PipelineModel(mesa.Model):
         owner, pos = expand_ranges(self._child_start[units], self._child_count[units])
         return owner, self._child_list[pos]
 
+    def _posts_matching(self, selectors: list[str]) -> np.ndarray:
+        """Posts named by 'level.sector.rank' selectors."""
+        p = self.posts
+        out = np.zeros(p.n, dtype=bool)
+        for item in selectors:
+            level, sector, rank = item.split(".")
+            out |= (
+                (p.level == self.levels.index(level))
+                & (p.sector == self.sectors.index(sector))
+                & (p.rank == ("head", "deputy", "member").index(rank))
+            )
+        return out
+
     def new_cadres(
         self,
         unit: np.ndarray,
@@ -211,6 +232,8 @@ class PipelineModel(mesa.Model):
         locality = self.units.locality[unit]
         n_loc = max(1, int(self.units.locality.max()) + 1)
         home = np.where(locality >= 0, locality, rng.integers(0, n_loc, n))
+        n_net = self.scenario.appointment.n_networks
+        network = home.astype(np.int64) * n_net + rng.integers(0, n_net, n)
         entry_year = np.minimum(self.year, np.floor(self.year - (age - entry_age))).astype(np.int32)
         return self.cadres.new_rows(
             n,
@@ -231,7 +254,24 @@ class PipelineModel(mesa.Model):
             grassroots=level == self.units.n_levels - 1,
             sectors_mask=(1 << sector.astype(np.uint8)).astype(np.uint8),
             locality=locality,
+            network=network,
         )
+
+    def _initial_max_age(self, female: np.ndarray) -> np.ndarray:
+        """Oldest age at set-up that does not reach retirement before the first simulated year.
+
+        Set-up happens three years before the first step (two years of assessments come first),
+        so without this cap three years' worth of retirements would fall in the first year.
+        """
+        d = self.scenario.demography
+        first_step = self.first_year - self.scenario.simulation.burn_in_years
+        lead = first_step - self.year
+        r_age = np.where(
+            female,
+            retirement_age(d.retirement_female, first_step),
+            retirement_age(d.retirement_male, first_step),
+        )
+        return r_age + 0.5 - lead - 0.01
 
     def _populate(self) -> None:
         """Initial cadres: every post held, every staff pool full, two years of assessments."""
@@ -243,16 +283,7 @@ class PipelineModel(mesa.Model):
         slots = np.repeat(np.arange(self.staff_target.size), self.staff_target.ravel())
         s_unit, s_sector = slots // n_sec, (slots % n_sec).astype(np.int8)
         female = rng.random(len(slots)) < rec.female_share
-        max_age = (
-            np.where(
-                female,
-                *(
-                    retirement_age(s, self.year)
-                    for s in (scen.demography.retirement_female, scen.demography.retirement_male)
-                ),
-            )
-            - 0.5
-        )
+        max_age = self._initial_max_age(female)
         age = rec.entry_age_min + rng.random(len(slots)) * (max_age - rec.entry_age_min)
         staff = self.new_cadres(
             s_unit,
@@ -276,19 +307,12 @@ class PipelineModel(mesa.Model):
             minority_share=init.minority_share_holders,
             competence_shift=shift,
         )
-        # keep every initial holder at least half a year from retirement
-        r_age = np.where(
-            holders["female"],
-            *(
-                retirement_age(s, self.year)
-                for s in (scen.demography.retirement_female, scen.demography.retirement_male)
-            ),
-        )
-        h_age = np.clip(h_age, rec.entry_age_min + 2.0, r_age - 0.5)
+        h_age = np.clip(h_age, rec.entry_age_min + 2.0, self._initial_max_age(holders["female"]))
         holders["birth"][:] = self.year + 0.5 - h_age
         holders["t_retire"][:] = retirement_dates(holders["birth"], holders["female"], scen.demography)
         holders["post"][:] = np.arange(p.n)
         holders["grade"][:] = p.grade
+        holders["ever_key"][:] = p.key
         in_post = rng.integers(0, 6, p.n)
         holders["post_start"][:] = self.year - in_post
         holders["entry_year"][:] = np.minimum(holders["entry_year"], self.year - in_post)
@@ -417,7 +441,7 @@ class UnitAgent(mesa.Agent):
         p = m.posts
         ids = np.flatnonzero(p.unit == self.unit)
         holder = p.holder[ids]
-        uid = np.where(holder >= 0, m.cadres.uid[np.where(holder >= 0, holder, 0)], -1)
+        uid = np.append(m.cadres.uid, -1)[holder]  # vacant (-1) -> -1
         return pd.DataFrame(
             {
                 "post": ids,

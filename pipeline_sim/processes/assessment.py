@@ -22,8 +22,9 @@ def grades_from_scores(score: np.ndarray, unit: np.ndarray, a, counted: np.ndarr
     rated good, demoted excellents become good, so e <= share * (G + E - e) gives
     e <= share * (G + E) / (1 + share).
     """
-    bands = np.array([a.band_completed, a.band_good, a.band_excellent], dtype=score.dtype)
-    grade = (NOT_COMPLETED - np.searchsorted(bands, score, side="right")).astype(np.int8)
+    grade = np.full(len(score), NOT_COMPLETED, dtype=np.int8)
+    for band in (a.band_completed, a.band_good, a.band_excellent):
+        grade -= score >= band
     exc = np.flatnonzero((grade == EXCELLENT) & counted)
     if len(exc):
         n_units = int(unit.max()) + 1
@@ -46,7 +47,9 @@ def run(model) -> None:
     z = (perf - np.float32(mean)) / np.float32(sd if sd > 0 else 1.0)
     score = np.float32(a.score_mean + a.inflation) + np.float32(a.score_sd) * z
     score += np.float32(a.noise_sd) * noise
+    score += np.float32(a.satisfaction_weight) * c.prestige
     grade = grades_from_scores(score, c.unit, a, active)
+    grade[c.disciplined_year == model.year] = NOT_COMPLETED  # disciplined in the year (Reg. 124)
     slot = model.year % HISTORY
     fresh = c.grades[:, (model.year - 1) % HISTORY] == NO_GRADE  # no earlier grade: merit starts here
     c.grades[:, slot] = np.where(active, grade, NO_GRADE)

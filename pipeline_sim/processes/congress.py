@@ -1,13 +1,21 @@
-"""Congress at the end of each term: age rules for the new term, then elections to fill posts."""
+"""Congress at the end of each term: removals, age rules for the new term, then elections.
+
+Holders marked for removal during the term (lenient removal) are dismissed; holders who cannot
+serve `reelect_min_service_years` of the new term step down (Directive 45/2025: 48 months); the
+posts are then filled for the new term, first-time holders needing `first_time_min_service_years`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline_sim.world.operations import fill_vacancies, step_down
+from pipeline_sim.world.operations import dismiss, fill_vacancies, step_down
 
 NAME = "congress"
-SUMMARY = "last year of a term: holders without 48 months left step down; posts filled for the new term"
+SUMMARY = (
+    "last year of a term: pending (lenient) removals; holders without 48 months left step down; "
+    "posts filled for the new term"
+)
 
 
 def run(model) -> None:
@@ -16,6 +24,8 @@ def run(model) -> None:
         return
     c = model.cadres
     new_term = model.year + 1
+    # lenient removal: holders found unfit during the term are replaced now
+    dismiss(model, np.flatnonzero(c.pending_removal & (c.post >= 0)))
     holders = np.flatnonzero(c.post >= 0)
     short = c.t_retire[holders] - new_term < cg.reelect_min_service_years
     step_down(model, holders[short], "age_limit")

@@ -16,11 +16,14 @@ def run(model) -> None:
     year = model.year
     active = c.status == ACTIVE
     # one uniform per row, drawn whether or not it is used, so streams stay aligned
-    u = model.stream("demography").random(c.n)
+    u = model.stream("demography").random(c.n, dtype=np.float32)
     retire = active & (c.t_retire < year + 1)
-    age = year + 0.5 - c.birth
-    p_die = np.minimum(1.0, d.mortality_at_40 * np.exp2((age - 40.0) / d.mortality_doubling_years))
-    p_leave = np.where(c.post >= 0, d.p_leave_leader, d.p_leave_staff)
+    age = (year + 0.5 - c.birth).astype(np.float32)
+    p_die = np.float32(d.mortality_at_40) * np.exp2(
+        (age - np.float32(40.0)) / np.float32(d.mortality_doubling_years)
+    )
+    np.minimum(p_die, 1.0, out=p_die)
+    p_leave = np.where(c.post >= 0, np.float32(d.p_leave_leader), np.float32(d.p_leave_staff))
     alive = active & ~retire
     die = alive & (u < p_die)
     leave = alive & ~die & (u < p_die + p_leave)

@@ -14,7 +14,7 @@ import numpy as np
 from pipeline_sim.kernels import group_rank, match
 from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.hierarchy import STAFF_RANK
-from pipeline_sim.world.operations import CandidateIndex, drop_from_pools, local_pairs
+from pipeline_sim.world.operations import Selector, drop_from_pools
 from pipeline_sim.world.rules import planning_eligible
 
 NAME = "planning"
@@ -28,8 +28,7 @@ def run(model, force: bool = False) -> None:
     c = model.cadres
     eligible = planning_eligible(model)
     pools = model.pools
-    filled = pools >= 0
-    unfit = filled & ~eligible[np.where(filled, pools, 0)]
+    unfit = (pools >= 0) & ~np.append(eligible, True)[pools]  # empty slots (-1) are never unfit
     drop_from_pools(model, unfit, "unfit")
     add_candidates(model, eligible, local=True)
     if plan.mode == "open":
@@ -56,6 +55,11 @@ def _place(model, kidx: np.ndarray, rows: np.ndarray, cause: str) -> None:
 
 
 def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
+    """Fill free places in the pools: from the post's own subtree (`local`), or from anywhere.
+
+    With structure targets on, each pool first takes candidates of groups it lacks (women, young,
+    ethnic minorities) up to its share of the target, then the best of the rest.
+    """
     c, p, scen = model.cadres, model.posts, model.scenario
     plan = scen.planning
     pools = model.pools
@@ -63,40 +67,75 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     need = np.flatnonzero(free > 0)
     if len(need) == 0:
         return
-    cap = np.where(eligible, plan.max_posts_per_cadre - c.n_planned.astype(np.int64), 0)
-    cap = np.maximum(cap, 0)
-    index = CandidateIndex(model, cap > 0, plan.selection)
-    score = index.score
+    cap = np.where(eligible, np.maximum(plan.max_posts_per_cadre - c.n_planned, 0), 0).astype(np.int64)
+    sel = Selector(model, cap > 0, plan.selection, "planning")
     staff_ranks = [("head", "deputy", "member").index(r) for r in scen.appointment.entry_ranks]
     posts = p.key_posts[need]
     rng = model.stream("planning")
     if local:
-        owner, rows = local_pairs(
-            model,
-            index,
-            posts,
-            plan.max_level_gap,
-            staff_ranks,
-            plan.max_candidates + plan.max_posts_per_cadre,
+        owner, rows = sel.local_pairs(
+            posts, plan.max_level_gap, staff_ranks, plan.max_candidates + plan.max_posts_per_cadre
         )
-        ok = c.grade[rows] > p.grade[posts[owner]]
-        owner, rows = owner[ok], rows[ok]
         cause = "local"
     else:
-        owner, rows = _market_pairs(model, posts, free[need], cap, score, staff_ranks, rng)
+        owner, rows = _market_pairs(model, posts, free[need], cap, sel.score, staff_ranks, rng)
         cause = "open"
+    ok = sel.admissible(posts, owner, rows)
+    ok &= ~(pools[need[owner]] == rows[:, None]).any(axis=1)  # not already in that pool
+    owner, rows = owner[ok], rows[ok]
+    # a pair listed twice keeps its first copy
+    _, first = np.unique(owner * (c.n + 1) + rows, return_index=True)
+    owner, rows = owner[np.sort(first)], rows[np.sort(first)]
     if len(owner) == 0:
         return
-    fresh = ~(pools[need[owner]] == rows[:, None]).any(axis=1)  # not already in that pool
-    # a pair listed twice keeps its first copy
-    pair_keys = need[owner].astype(np.int64) * (c.n + 1) + rows
-    _, first = np.unique(pair_keys, return_index=True)
-    once = np.zeros(len(pair_keys), bool)
-    once[first] = True
-    owner, rows = owner[fresh & once], rows[fresh & once]
+    score = sel.scores(posts, owner, rows)
     prio = -p.grade[posts].astype(np.float64) + rng.random(len(posts)) * 0.5
-    won = match(owner, rows, score[rows], free[need], cap, prio)
-    _place(model, need[owner[won]], rows[won], cause)
+    free_need = free[need].astype(np.int64)
+    taken = np.zeros(len(owner), dtype=bool)
+    if plan.structure_targets:
+        for in_group, target in _target_groups(model, posts, owner, rows):
+            quota = np.minimum(
+                free_need,
+                np.maximum(0, int(np.ceil(target * plan.max_candidates)) - _in_pool(model, need, in_group)),
+            )
+            pick = np.flatnonzero(~taken & in_group(owner, rows))
+            won = pick[match(owner[pick], rows[pick], score[pick], quota, cap, prio)]
+            taken[won] = True
+            np.subtract.at(free_need, owner[won], 1)
+            np.subtract.at(cap, rows[won], 1)
+    rest = np.flatnonzero(~taken)
+    won = rest[match(owner[rest], rows[rest], score[rest], free_need, cap, prio)]
+    taken[won] = True
+    chosen = np.flatnonzero(taken)
+    _place(model, need[owner[chosen]], rows[chosen], cause)
+
+
+def _target_groups(model, posts, owner, rows):
+    """(membership test, target share) for each structure target: women, young, minorities."""
+    c, m = model.cadres, model.scenario.metrics
+    young_age = np.array([m.young_age.get(lvl, 40.0) for lvl in model.levels])
+    age = model.year + 0.5 - c.birth
+
+    def women(o, r):
+        return c.female[r]
+
+    def young(o, r):
+        return age[r] < young_age[model.posts.level[posts[o]]]
+
+    def minority(o, r):
+        return c.minority[r]
+
+    return [(women, m.target_women), (young, m.target_young), (minority, m.target_minority)]
+
+
+def _in_pool(model, need: np.ndarray, in_group) -> np.ndarray:
+    """How many members of a group each pool in `need` already holds."""
+    pools = model.pools[need]
+    o, slot = np.nonzero(pools >= 0)
+    counts = np.zeros(len(need), dtype=np.int64)
+    if len(o):
+        np.add.at(counts, o[in_group(o, pools[o, slot])], 1)
+    return counts
 
 
 def _market_pairs(model, posts, free, cap, score, staff_ranks, rng):

@@ -18,9 +18,7 @@ def run(model) -> None:
     n_sec = len(model.scenario.hierarchy.sectors)
     keep = c.status == ACTIVE
     staff = keep & (c.post < 0)
-    have = np.bincount(
-        c.unit[staff].astype(np.int64) * n_sec + c.sector[staff], minlength=model.units.n * n_sec
-    )
+    have = np.bincount((c.unit * n_sec + c.sector)[staff], minlength=model.units.n * n_sec)
     deficit = np.maximum(model.staff_target.ravel() - have, 0)
     slots = np.repeat(np.arange(len(deficit)), deficit)
     block = model.new_cadres(slots // n_sec, (slots % n_sec).astype(np.int8), stream="recruitment")

@@ -1,11 +1,291 @@
-"""Rotation of planned cadres between levels, localities and sectors (Reg. 65/2022)."""
+"""Rotation ("luan chuyen", Reg. 65-QD/TW 2022), the two-term and non-local rules, the fast track.
+
+- Planned post holders with at least `min_service_left_years` left are rotated at yearly rates by
+  direction: *down* into a vacant head or deputy post of a unit directly below (preferably a weak
+  unit, "to fill gaps"), *up* into a vacant deputy or member post of the unit above, *locality*
+  by exchanging posts with a holder of the same grade and sector in another locality, *sector* by
+  exchanging with a holder of the same rank in another sector of the same unit. No post is created
+  for a rotated cadre. After `duration_years` a rotated cadre returns home (if a post of the same
+  rank and sector is vacant there) with probability `p_return`, otherwise stays.
+- Two-term rule (independent of `enabled`; applied at the congress): in a congress year a head
+  who has held the same head post for `max_consecutive_terms` terms (a partly served term counts)
+  is moved: exchanged with another such head of the same grade and sector in another locality, or
+  else steps down (also when less than one term of service is left).
+- Non-local rule: in a congress year, local holders of `nonlocal_posts` are exchanged across
+  localities, or step down; appointments to those posts only take non-locals.
+- A weak unit led by a rotated head recovers with probability `weak_unit_recovery` a year.
+- Fast track (seed 002): each year young high-merit staff are sent to vacant grassroots deputy
+  posts and get a selection bonus and a shorter tenure requirement.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from pipeline_sim.kernels import expand_ranges, match
+from pipeline_sim.world.cadres import ACTIVE
+from pipeline_sim.world.operations import appoint, step_down, swap
+
 NAME = "rotation"
-SUMMARY = "rotation of planned cadres; two-term and non-local rules (off unless rotation.enabled)"
+SUMMARY = (
+    "rotation by direction (down/up/locality/sector) and return; two-term and non-local rules; fast track"
+)
+
+HEAD, DEPUTY, MEMBER = 0, 1, 2
 
 
 def run(model) -> None:
-    if not model.scenario.rotation.enabled:
+    scen = model.scenario
+    rot = scen.rotation
+    if rot.enabled:
+        _returns(model)
+        _rotate(model)
+    if model.is_congress_year and scen.congress.enabled:
+        if rot.two_term_rule:
+            _two_term(model)
+        if model.nonlocal_post.any():
+            _nonlocal(model)
+    if rot.enabled:
+        _recover_weak_units(model)
+    if scen.fast_track.enabled:
+        _fast_track(model)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _movable(model, min_left: float) -> np.ndarray:
+    """Holders free to be moved this year with at least `min_left` years of service left."""
+    c = model.cadres
+    return (
+        (c.status == ACTIVE)
+        & (c.post >= 0)
+        & (c.moved_year < model.year)
+        & (c.rotation_until < model.year)
+        & (c.t_retire - model.year >= min_left)
+    )
+
+
+def _posts_of_units(model, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, post) for every post of every unit in `units`."""
+    owner, pos = expand_ranges(model.unit_post_start[units], model.unit_post_count[units])
+    return owner, pos
+
+
+def _into_vacancies(model, rows, owner, posts, weight, cause) -> np.ndarray:
+    """Match cadres rows[owner[i]] to vacant posts[i] (preferring high `weight`), move them."""
+    if len(owner) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = model.stream("rotation")
+    score = weight + rng.random(len(owner))
+    won = match(posts, rows[owner], score, 1, 1, np.zeros(int(posts.max()) + 1))
+    _record_rotation(model, rows[owner[won]], cause)
+    appoint(model, posts[won], rows[owner[won]], np.zeros(len(won), bool), kind="rotation", cause=cause)
+    return rows[owner[won]]
+
+
+def _record_rotation(model, rows: np.ndarray, cause: str, start: bool = True) -> None:
+    c = model.cadres
+    model.tally.add_cadres(f"rotations_{cause}", rows)
+    if start:
+        c.rotated[rows] = True
+        c.rotation_home[rows] = c.unit[rows]
+        c.rotation_until[rows] = model.year + model.scenario.rotation.duration_years - 1
+
+
+def _random_partners(model, rows: np.ndarray, pool: np.ndarray, group_of, differ) -> tuple:
+    """Pair each of `rows` with a random member of `pool` in the same group where differ() holds.
+
+    Returns (rows, partners), each cadre used at most once on either side.
+    """
+    if len(rows) == 0 or len(pool) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rng = model.stream("rotation")
+    g_pool = group_of(pool)
+    order = np.argsort(g_pool, kind="stable")
+    pool, g_pool = pool[order], g_pool[order]
+    g_rows = group_of(rows)
+    lo = np.searchsorted(g_pool, g_rows, side="left")
+    hi = np.searchsorted(g_pool, g_rows, side="right")
+    has = hi > lo
+    rows, lo, hi = rows[has], lo[has], hi[has]
+    pick = pool[lo + (rng.random(len(rows)) * (hi - lo)).astype(np.int64)]
+    ok = differ(rows, pick) & (rows != pick)
+    rows, pick = rows[ok], pick[ok]
+    # each cadre in at most one exchange
+    both = np.concatenate([rows, pick])
+    _, first_idx, counts = np.unique(both, return_index=True, return_counts=True)
+    once = np.zeros(len(both), dtype=bool)
+    once[first_idx[counts == 1]] = True
+    keep = once[: len(rows)] & once[len(rows) :]
+    return rows[keep], pick[keep]
+
+
+# ---------------------------------------------------------------------------------------------
+# rotation of planned cadres
+
+
+def _rotate(model) -> None:
+    c, p, rot = model.cadres, model.posts, model.scenario.rotation
+    bottom = model.units.n_levels - 1
+    movable = _movable(model, 0.0)
+    candidates = np.flatnonzero(
+        movable
+        & (c.t_retire - model.year >= rot.min_service_left_years)
+        & (c.n_planned > 0)
+        & (c.ban_until <= model.year)
+    )
+    u = model.stream("rotation").random(len(candidates))
+    rates = np.cumsum([rot.rate_down, rot.rate_up, rot.rate_locality, rot.rate_sector])
+    direction = np.searchsorted(rates, u, side="right")  # 0 down, 1 up, 2 locality, 3 sector, 4 none
+    weak = model.units.weak
+
+    # down: a vacant head or deputy post of a unit directly below, same sector
+    rows = candidates[(direction == 0) & (c.level[candidates] < bottom)]
+    kid_owner, kids = model.children_of(c.unit[rows])
+    o2, posts = _posts_of_units(model, kids)
+    owner = kid_owner[o2]
+    ok = (p.holder[posts] < 0) & (p.sector[posts] == c.sector[rows[owner]]) & (p.rank[posts] <= DEPUTY)
+    owner, posts = owner[ok], posts[ok]
+    _into_vacancies(model, rows, owner, posts, rot.to_weak_share * 2.0 * weak[p.unit[posts]], "down")
+
+    # up: a vacant deputy or member post of the unit above, same sector
+    rows = candidates[(direction == 1) & (c.level[candidates] > 0)]
+    parents = model.units.parent[c.unit[rows]]
+    owner, posts = _posts_of_units(model, parents)
+    ok = (p.holder[posts] < 0) & (p.sector[posts] == c.sector[rows[owner]]) & (p.rank[posts] >= DEPUTY)
+    _into_vacancies(model, rows, owner[ok], posts[ok], np.zeros(int(ok.sum())), "up")
+
+    # exchanges: partners are holders free to move who were not moved above
+    movable &= c.moved_year < model.year
+    # across localities: exchange with a holder of the same grade and sector elsewhere
+    rows = candidates[(direction == 2) & (c.locality[candidates] >= 0)]
+    pool = np.flatnonzero(movable & (c.locality >= 0))
+    a, b = _random_partners(
+        model,
+        rows,
+        pool,
+        group_of=lambda r: c.grade[r].astype(np.int64) * 16 + c.sector[r],
+        differ=lambda r, q: c.locality[r] != c.locality[q],
+    )
+    _record_rotation(model, a, "locality")
+    swap(model, a, b, "rotation", "locality")
+    movable[a] = movable[b] = False
+
+    # across sectors: exchange with a holder of the same rank in another sector of the unit
+    rows = candidates[direction == 3]
+    rows = rows[movable[rows]]
+    a, b = _random_partners(
+        model,
+        rows,
+        np.flatnonzero(movable),
+        group_of=lambda r: c.unit[r].astype(np.int64) * 4 + c.grade[r] % 4,
+        differ=lambda r, q: c.sector[r] != c.sector[q],
+    )
+    _record_rotation(model, a, "sector")
+    swap(model, a, b, "rotation", "sector")
+
+
+def _returns(model) -> None:
+    """Rotations that ended last year: return home with p_return if a matching post is vacant."""
+    c, p, rot = model.cadres, model.posts, model.scenario.rotation
+    ended = np.flatnonzero(
+        (c.rotation_until == model.year - 1) & (c.status == ACTIVE) & (c.post >= 0) & (c.rotation_home >= 0)
+    )
+    rows = ended[model.stream("rotation").random(len(ended)) < rot.p_return]
+    owner, posts = _posts_of_units(model, c.rotation_home[rows])
+    ok = (
+        (p.holder[posts] < 0)
+        & (p.rank[posts] == c.grade[rows[owner]] % 4)
+        & (p.sector[posts] == c.sector[rows[owner]])
+    )
+    moved = _into_vacancies(model, rows, owner[ok], posts[ok], np.zeros(int(ok.sum())), "return")
+    model.cadres.rotation_home[moved] = -1
+
+
+# ---------------------------------------------------------------------------------------------
+# rules applied at congress
+
+
+def _exchange_or_step_down(model, rows: np.ndarray, cause: str) -> None:
+    """Move holders out of their posts: exchange among themselves across localities, else step down."""
+    c, rot = model.cadres, model.scenario.rotation
+    can_move = c.t_retire[rows] - model.year >= rot.special_min_service_left_years
+    movers = rows[can_move]
+    a, b = _random_partners(
+        model,
+        movers,
+        movers,
+        group_of=lambda r: c.grade[r].astype(np.int64) * 16 + c.sector[r],
+        differ=lambda r, q: (c.locality[r] != c.locality[q]) & _fits(model, r, q),
+    )
+    model.tally.add_cadres(f"rotations_{cause}", np.concatenate([a, b]))
+    c.rotated[a] = True
+    c.rotated[b] = True
+    swap(model, a, b, "rotation", cause)
+    moved = np.zeros(c.n, dtype=bool)
+    moved[a] = moved[b] = True
+    step_down(model, rows[~moved[rows]], cause)
+
+
+def _fits(model, r: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """After an exchange, each cadre is non-local where the post requires it."""
+    c, p = model.cadres, model.posts
+    post_r, post_q = c.post[r], c.post[q]
+    ok_r = ~model.nonlocal_post[post_q] | (c.home[r] != p.locality[post_q])
+    ok_q = ~model.nonlocal_post[post_r] | (c.home[q] != p.locality[post_r])
+    return ok_r & ok_q
+
+
+def _two_term(model) -> None:
+    c, p, scen = model.cadres, model.posts, model.scenario
+    sim = scen.simulation
+    held = np.flatnonzero((p.holder >= 0) & (p.rank == HEAD))
+    first_term = (p.term_start[held] - sim.start_year) // sim.term_years
+    terms = model.term_index - first_term + 1
+    limited = p.holder[held[terms >= scen.rotation.max_consecutive_terms]].astype(np.int64)
+    limited = limited[c.status[limited] == ACTIVE]
+    _exchange_or_step_down(model, limited, "term_limit")
+
+
+def _nonlocal(model) -> None:
+    c, p = model.cadres, model.posts
+    held = np.flatnonzero(model.nonlocal_post & (p.holder >= 0))
+    rows = p.holder[held].astype(np.int64)
+    local = rows[c.home[rows] == p.locality[held]]
+    _exchange_or_step_down(model, local, "nonlocal")
+
+
+# ---------------------------------------------------------------------------------------------
+# effects and the fast track
+
+
+def _recover_weak_units(model) -> None:
+    c, p, u = model.cadres, model.posts, model.units
+    heads = np.flatnonzero((p.rank == HEAD) & (p.holder >= 0) & u.weak[p.unit])
+    rotated = c.rotation_until[p.holder[heads]] >= model.year
+    units = np.unique(p.unit[heads[rotated]])
+    draw = model.stream("rotation").random(u.n)
+    u.weak[units[draw[units] < model.scenario.rotation.weak_unit_recovery]] = False
+
+
+def _fast_track(model) -> None:
+    c, p, ft = model.cadres, model.posts, model.scenario.fast_track
+    rng = model.stream("rotation")
+    n_take = round(ft.yearly_intake * len(p.key_posts) / 1000)
+    age = model.year + 0.5 - c.birth
+    young = np.flatnonzero((c.status == ACTIVE) & (c.post < 0) & ~c.fast_track & (age < ft.max_age))
+    if n_take == 0 or len(young) == 0:
         return
+    cut = np.quantile(c.merit[young], 1.0 - ft.top_share)
+    pool = young[c.merit[young] >= cut]
+    chosen = pool[rng.permutation(len(pool))[:n_take]]
+    bottom = model.units.n_levels - 1
+    vacant = np.flatnonzero((p.holder < 0) & (p.level == bottom) & (p.rank == DEPUTY))
+    vacant = vacant[rng.permutation(len(vacant))]
+    m = min(len(chosen), len(vacant))
+    chosen, posts = chosen[:m], vacant[:m]
+    c.fast_track[chosen] = True
+    model.tally.add_cadres("rotations_fast_track", chosen)
+    appoint(model, posts, chosen, np.zeros(m, bool), kind="rotation", cause="fast_track")

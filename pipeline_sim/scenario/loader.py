@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,15 @@ def _expand_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _display(path: str) -> str:
+    """A path relative to the working folder when it lies below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
 def _format_validation(exc: ValidationError, origin: dict[str, str], default_file: str) -> str:
     lines = []
     for err in exc.errors(include_url=False):
@@ -144,6 +155,12 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        if file in ("--set", "<scenario dict>") or default_file == "<scenario dict>":
+            pass
+        elif Path(file).resolve() == Path(default_file).resolve():
+            file = default_file
+        else:
+            file = f"{_display(file)} (extended by {default_file})"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not a setting of this table; see `pipeline-sim show --schema`)"
             lines.append(f"{file}: {loc}: {msg}")
@@ -180,8 +197,8 @@ def load_scenario(
         path = Path(source)
         label = str(path)
         raw = _load_chain(path, (), origin)
-        if "name" not in raw:
-            raw["name"] = path.stem
+        if origin.get("name") != str(path.resolve() if path.exists() else path):
+            raw["name"] = path.stem  # a file's own name, not one inherited through `extends`
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value)
         origin[key] = "--set"
@@ -212,7 +229,7 @@ def _toml_value(value: Any) -> str:
 
 
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_value(k)
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_value(k)
 
 
 def dumps_toml(data: dict[str, Any]) -> str:

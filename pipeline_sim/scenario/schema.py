@@ -265,6 +265,9 @@ class Assessment(Section):
     score_sd: NonNegFloat = Field(11.5, description="Points per SD of performance. [E]")
     noise_sd: NonNegFloat = Field(5.0, description="Assessor noise in points. [E]")
     inflation: float = Field(0.0, description="Points added to every score ('formalism'). [E]")
+    satisfaction_weight: NonNegFloat = Field(
+        0.0, description="Points per SD of prestige (people's satisfaction) added to the score. [E]"
+    )
     band_excellent: float = Field(90.0, description="Excellent: score >= 90 (Reg. 366/2025 Art. 11).")
     band_good: float = Field(70.0, description="Good: 70 to <90 (Reg. 366/2025).")
     band_completed: float = Field(
@@ -283,7 +286,7 @@ class Assessment(Section):
         return self
 
 
-Selection = Literal["merit", "seniority", "random"]
+Selection = Literal["merit", "seniority", "random", "patronage", "worst_first", "best_worst_mix"]
 Grade = Literal["excellent", "good", "completed", "not_completed"]
 
 
@@ -318,7 +321,17 @@ class Planning(Section):
     max_level_gap: NonNegInt = Field(
         1, le=3, description="Candidates come from at most this many levels below the post. [E]"
     )
-    selection: Selection = Field("merit", description="How pool candidates are ranked.")
+    selection: Selection = Field(
+        "merit",
+        description="How pool candidates are ranked: assessed merit, seniority, random, patronage "
+        "(merit plus a bonus for the head's network, the 'backyards' of seed 002), worst_first, or "
+        "best_worst_mix (a share of decisions picks the worst).",
+    )
+    structure_targets: bool = Field(
+        True,
+        description="Fill pools toward the targets (women, young, ethnic minorities; "
+        "metrics.target_*) when eligible candidates exist (Reg. 50/2021).",
+    )
 
 
 class Appointment(Section):
@@ -345,6 +358,15 @@ class Appointment(Section):
         description="Ranks that may be filled from the staff pool of the unit. [E]",
     )
     selection: Selection = Field("merit", description="How unplanned appointees are ranked.")
+    patronage_strength: NonNegFloat = Field(
+        10.0,
+        description="Points added to the score of candidates in the network of the head of the "
+        "post's unit, under 'patronage' selection (before control_of_power). [E]",
+    )
+    best_share: Share = Field(
+        0.5, description="Under best_worst_mix: share of decisions that pick the best. [E]"
+    )
+    n_networks: PosInt = Field(4, le=100, description="Patronage networks per locality (factions). [E]")
 
 
 class Congress(Section):
@@ -358,22 +380,175 @@ class Congress(Section):
     )
 
 
-class Integrity(Section):
-    """Violations, inspection and discipline (filled in by the policy-mechanics phase)."""
+DISCIPLINE_FORMS = ("reprimand", "warning", "removal_from_post", "expulsion")
+BAN_PRESETS = {
+    # months without planning or promotion to a higher post
+    "2022": {"reprimand": 12, "warning": 30, "removal_from_post": 60},  # Reg. 80-QD/TW (2022)
+    "2025": {"reprimand": 24, "warning": 36, "removal_from_post": 60},  # Reg. 377-QD/TW (2025)
+}
 
-    enabled: bool = False
+
+class DisciplineShares(Section):
+    """How detected violations split by the form of discipline (shares sum to 1). [E]"""
+
+    reprimand: Share = 0.55
+    warning: Share = 0.30
+    removal_from_post: Share = 0.10
+    expulsion: Share = 0.05
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> DisciplineShares:
+        total = self.reprimand + self.warning + self.removal_from_post + self.expulsion
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"discipline shares must sum to 1, got {total:g}")
+        return self
+
+
+class Integrity(Section):
+    """Violations, inspection and discipline (Reg. 69/2022, Reg. 41/2021, Res. 28/2022)."""
+
+    enabled: bool = True
+    p_violation: Share = Field(
+        0.0025,
+        description="Yearly probability of a violation for an average cadre at the lowest level; with "
+        "inspection_intensity it gives ~0.3% of cadres disciplined a year (87,000 members over "
+        "2016-21 of ~5.3 M, rules.md §8). [E]",
+    )
+    integrity_effect: NonNegFloat = Field(
+        0.8, description="Log-odds of a violation per SD of low latent integrity. [E]"
+    )
+    power_effect_per_level: NonNegFloat = Field(
+        0.25, description="Log-odds added per level above the lowest (power). [E]"
+    )
+    head_effect: NonNegFloat = Field(0.4, description="Log-odds added for the head of a unit. [E]")
+    tenure_effect: NonNegFloat = Field(
+        0.08, description="Log-odds added per year in the same post (long tenure). [E]"
+    )
+    control_of_power: Share = Field(
+        0.0,
+        description="Strength of power control (Reg. 41; Res. 28): scales down the power, head and "
+        "tenure effects and patronage. [E]",
+    )
+    inspection_intensity: Share = Field(
+        0.3, description="Share of existing undetected violations found each year. [E]"
+    )
+    forms: DisciplineShares = Field(default_factory=DisciplineShares)
+    ban_rules: Literal["2022", "2025"] = Field(
+        "2022",
+        description="Ban on planning and promotion after discipline: '2022' = 12/30/60 months for "
+        "reprimand/warning/removal (Reg. 80/2022); '2025' = 24/36/60 (Reg. 377/2025).",
+    )
+    removal: Literal["strict", "lenient"] = Field(
+        "strict",
+        description="'strict': a disciplined or incapable holder is replaced at once (Res. 28/2022: "
+        "'without waiting for the end of the term'); 'lenient': at the end of the term.",
+    )
+    replace_from: Literal["reprimand", "warning", "removal_from_post"] = Field(
+        "reprimand",
+        description="Lightest discipline form at which a holder is replaced: any discipline "
+        "(Res. 28/2022: replace disciplined cadres 'as soon as possible').",
+    )
+    p_resign: Share = Field(
+        0.5,
+        description="Probability that a disciplined holder resigns when resignation is encouraged "
+        "(Notice 20-TB/TW 2022; p_voluntary_resign_after_warning 0.5, rules.md §9). [E]",
+    )
+    encourage_resignation: bool = Field(
+        True, description="Resignation encouraged (Res. 28/2022); if false p_resign is divided by 5."
+    )
+    dismiss_after_not_completed_years: NonNegInt = Field(
+        2, description="Consecutive 'not completed' years that are grounds for dismissal (Reg. 41/2021)."
+    )
+    dismiss_after_reprimands_in_term: NonNegInt = Field(
+        2, description="Reprimands in one term that are grounds for dismissal (Reg. 41/2021)."
+    )
 
 
 class Confidence(Section):
-    """Mid-term confidence vote (filled in by the policy-mechanics phase)."""
+    """Mid-term confidence vote (Reg. 262/2014, Reg. 96/2023)."""
 
-    enabled: bool = False
+    enabled: bool = True
+    mean_low_share: Share = Field(
+        0.08, description="Typical share of low-confidence votes for an average holder. [E]"
+    )
+    prestige_weight: NonNegFloat = Field(0.8, description="Log-odds per SD of low prestige. [E]")
+    performance_weight: NonNegFloat = Field(0.8, description="Log-odds per SD of low performance. [E]")
+    noise_sd: NonNegFloat = Field(0.6, description="Vote-to-vote noise in log-odds. [E]")
+    out_of_planning_above: Share = Field(
+        0.5, description="Above this low share: out of planning for higher posts (Reg. 96/2023)."
+    )
+    dismiss_at: Share = Field(
+        2 / 3, description="At or above this low share: dismissed (Reg. 96/2023; Reg. 41/2021)."
+    )
+    p_resign_above_half: Share = Field(
+        0.3, description="Probability of resigning when above one half (Reg. 41/2021 ground). [E]"
+    )
 
 
 class Rotation(Section):
-    """Rotation of planned cadres (filled in by the policy-mechanics phase)."""
+    """Rotation of planned cadres between levels, localities and sectors (Reg. 65-QD/TW 2022)."""
+
+    enabled: bool = True
+    min_service_left_years: NonNegFloat = Field(
+        10.0, description="At least 10 years of service left (Reg. 65 Art. 5)."
+    )
+    special_min_service_left_years: NonNegFloat = Field(
+        5.0, description="For non-local or term-limit moves: one term left (Decree 138/2020 Art. 56)."
+    )
+    duration_years: PosInt = Field(3, le=10, description="At least 3 years (Reg. 65 Art. 8).")
+    rate_down: Share = Field(
+        0.006,
+        description="Yearly share of eligible planned holders sent to a lower level (to fill gaps). "
+        "The four rates add to ~0.02 a year, ~0.1 a term (rotation_share_planned_cadres_per_term, "
+        "rules.md §9). [E]",
+    )
+    rate_up: Share = Field(0.004, description="Yearly share sent to the level above. [E]")
+    rate_locality: Share = Field(
+        0.005, description="Yearly share moved to another locality at the same level. [E]"
+    )
+    rate_sector: Share = Field(
+        0.005, description="Yearly share moved to another sector (Party, State, Front) in place. [E]"
+    )
+    to_weak_share: Share = Field(
+        0.7, description="Share of top-down moves aimed at weak or stagnant units (seed 003). [E]"
+    )
+    p_return: Share = Field(
+        0.5, description="At the end of a rotation: probability of returning to the home unit. [E]"
+    )
+    weak_unit_recovery: Share = Field(
+        0.2, description="Yearly chance that a weak unit recovers while led by a rotated head. [E]"
+    )
+    two_term_rule: bool = Field(
+        True,
+        description="A head may not hold the same head post for more than two consecutive terms "
+        "(Reg. 65/2022; Decree 138/2020 Art. 41); the rule moves them at congress.",
+    )
+    max_consecutive_terms: PosInt = Field(2, le=10, description="Terms allowed in one head post.")
+    nonlocal_posts: list[str] = Field(
+        default_factory=list,
+        description="Posts that must be held by non-locals, as 'level.sector.rank' (e.g. "
+        "'provincial.party.head'). 2025-30: all 34 provincial secretaries non-local (plo.vn, rules.md "
+        "§2).",
+    )
+
+
+class FastTrack(Section):
+    """'Create the source early and from afar' (seed 002)."""
 
     enabled: bool = False
+    max_age: float = Field(35.0, ge=18, le=60, description="Only cadres younger than this. [E]")
+    top_share: Share = Field(
+        0.05, description="Share of young staff by merit who are eligible for the track. [E]"
+    )
+    yearly_intake: NonNegInt = Field(
+        20, description="Cadres put on the track each year (per 1,000 key posts). [E]"
+    )
+    planning_bonus: NonNegFloat = Field(
+        10.0, description="Points added to a fast-track cadre's merit in selection. [E]"
+    )
+    min_tenure_years: NonNegFloat = Field(
+        1.0, description="Years in a post before a fast-track cadre can be promoted again. [E]"
+    )
 
 
 class Metrics(Section):
@@ -435,6 +610,7 @@ class Scenario(Section):
     integrity: Integrity = Field(default_factory=Integrity)
     confidence: Confidence = Field(default_factory=Confidence)
     rotation: Rotation = Field(default_factory=Rotation)
+    fast_track: FastTrack = Field(default_factory=FastTrack)
     metrics: Metrics = Field(default_factory=Metrics)
     output: Output = Field(default_factory=Output)
 
@@ -448,4 +624,16 @@ class Scenario(Section):
             unknown = set(mapping) - levels
             if unknown:
                 raise ValueError(f"{table} names unknown level(s) {sorted(unknown)}")
+        for item in self.rotation.nonlocal_posts:
+            parts = item.split(".")
+            if (
+                len(parts) != 3
+                or parts[0] not in levels
+                or parts[1] not in self.hierarchy.sectors
+                or parts[2] not in RANKS
+            ):
+                raise ValueError(
+                    f"rotation.nonlocal_posts: {item!r} is not 'level.sector.rank' with level in "
+                    f"{self.hierarchy.levels}, sector in {self.hierarchy.sectors}, rank in {list(RANKS)}"
+                )
         return self

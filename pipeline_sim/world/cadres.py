@@ -54,7 +54,18 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     # planning and discipline
     "n_planned": (np.int8, (), 0),
     "ban_until": (np.int32, (), -9999),  # no planning or promotion before this year
-    "violation": (np.bool_, (), False),  # an undetected violation
+    "violation": (np.bool_, (), False),  # a violation not yet dealt with (undetected or awaiting removal)
+    "detected": (np.bool_, (), False),  # the violation was found and the holder awaits removal
+    "disciplined_year": (np.int32, (), -9999),
+    "reprimands": (np.int8, (), 0),  # reprimands in the term `reprimand_term`
+    "reprimand_term": (np.int16, (), -1),
+    "pending_removal": (np.bool_, (), False),  # lenient removal: replaced at the end of the term
+    "low_confidence": (np.float32, (), np.nan),  # share of low-confidence votes at the last vote
+    # rotation, patronage, fast track
+    "rotation_until": (np.int32, (), -9999),  # on rotation until the end of this year
+    "rotation_home": (np.int32, (), -1),  # unit the rotation started from
+    "network": (np.int32, (), -1),  # patronage network
+    "fast_track": (np.bool_, (), False),
 }
 
 ARCHIVE_FIELDS = (
@@ -141,11 +152,12 @@ class CadreTable:
             for name in ARCHIVE_FIELDS:
                 self.archive[name].append(self._views[name][gone].copy())
             self.archive["exit_year"].append(np.full(n_gone, year, np.int32))
+            kept = np.flatnonzero(keep)
             remap = np.full(self._n + 1, -1, dtype=np.int64)
-            remap[: self._n][keep] = np.arange(self._n - n_gone)
+            remap[kept] = np.arange(len(kept))
             for name in FIELDS:
                 arr = self._store[name]
-                arr[: self._n - n_gone] = arr[: self._n][keep]
+                arr[: len(kept)] = arr[kept]
             self._n -= n_gone
         k = 0 if block is None else len(block["uid"])
         if k:

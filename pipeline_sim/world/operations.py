@@ -13,7 +13,7 @@ import numpy as np
 from pipeline_sim.kernels import expand_ranges, match
 from pipeline_sim.world.cadres import ACTIVE, STATUS
 from pipeline_sim.world.hierarchy import STAFF_RANK
-from pipeline_sim.world.rules import appointment_eligible
+from pipeline_sim.world.rules import INDEX_RULE, appointment_eligible, pair_scores
 
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
@@ -88,6 +88,17 @@ def exit_service(model: PipelineModel, rows: np.ndarray, cause: str) -> None:
     c.status[rows] = STATUS[cause]
 
 
+def dismiss(model: PipelineModel, rows: np.ndarray) -> None:
+    """Dismiss holders (they leave service); their posts open at once."""
+    c = model.cadres
+    rows = np.asarray(rows, dtype=np.int64)
+    rows = rows[(c.status[rows] == ACTIVE) & (c.post[rows] >= 0)]
+    c.violation[rows] = False
+    c.detected[rows] = False
+    c.pending_removal[rows] = False
+    exit_service(model, rows, "dismissed")
+
+
 def step_down(model: PipelineModel, rows: np.ndarray, cause: str) -> None:
     """Holders leave their posts but stay in service (e.g. age rules at congress)."""
     rows = np.asarray(rows, dtype=np.int64)
@@ -103,37 +114,10 @@ def step_down(model: PipelineModel, rows: np.ndarray, cause: str) -> None:
 # appointments
 
 
-def appoint(model: PipelineModel, posts: np.ndarray, rows: np.ndarray, planned: np.ndarray) -> None:
-    """Put cadre rows[i] into vacant post posts[i]; their old posts open as links of the chain."""
+def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
+    """Record cadre rows[i] as the holder of posts[i] (the posts must be theirs to take)."""
     c, p = model.cadres, model.posts
-    if len(posts) == 0:
-        return
-    posts = np.asarray(posts, dtype=np.int64)
-    rows = np.asarray(rows, dtype=np.int64)
     year = model.year
-    old_post = c.post[rows].copy()
-    old_grade = c.grade[rows].copy()
-    chain = p.vacancy_chain[posts].copy()
-    # log and tally before the records change
-    is_promotion = (old_post >= 0) & (p.grade[posts] < old_grade)
-    cause = np.where(planned, "planned", "unplanned")
-    model.events.log(
-        "appointment",
-        cause,
-        model,
-        rows,
-        posts,
-        from_post=old_post,
-        chain=chain,
-        kind_array=np.where(is_promotion, "promotion", "appointment"),
-    )
-    model.tally.add_appointments(posts, rows, is_promotion)
-    model.chains.extend(chain)
-    # the appointee's old post continues the chain; a staff appointee closes it
-    movers = old_post >= 0
-    vacate(model, rows[movers], chain_ids=chain[movers])
-    model.chains.close(chain[~movers], year)
-    # new place
     p.holder[posts] = rows
     p.vacant_since[posts] = -1
     p.vacancy_chain[posts] = -1
@@ -160,6 +144,66 @@ def appoint(model: PipelineModel, posts: np.ndarray, rows: np.ndarray, planned: 
     kidx, slot = np.nonzero(hit)
     hit[kidx, slot] = p.grade[p.key_posts[kidx]] >= c.grade[model.pools[kidx, slot]]
     drop_from_pools(model, hit, "appointed")
+
+
+def appoint(
+    model: PipelineModel,
+    posts: np.ndarray,
+    rows: np.ndarray,
+    planned: np.ndarray,
+    kind: str | None = None,
+    cause: str | None = None,
+) -> None:
+    """Put cadre rows[i] into vacant post posts[i]; their old posts open as links of the chain.
+
+    By default this is an appointment (a promotion when a holder moves to a higher grade), caused by
+    a planned or unplanned selection; `kind` and `cause` relabel it (e.g. a rotation into a
+    vacancy), in which case it is not counted as an appointment.
+    """
+    c, p = model.cadres, model.posts
+    if len(posts) == 0:
+        return
+    posts = np.asarray(posts, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    assert (p.holder[posts] < 0).all(), "appointment to a post that is not vacant"
+    old_post = c.post[rows].copy()
+    chain = p.vacancy_chain[posts].copy()
+    # log and tally before the records change
+    if kind is None:
+        is_promotion = (old_post >= 0) & (p.grade[posts] < c.grade[rows])
+        model.events.log(
+            "appointment",
+            np.where(planned, "planned", "unplanned"),
+            model,
+            rows,
+            posts,
+            from_post=old_post,
+            chain=chain,
+            kind_array=np.where(is_promotion, "promotion", "appointment"),
+        )
+        model.tally.add_appointments(posts, rows, is_promotion)
+    else:
+        model.events.log(kind, cause, model, rows, posts, from_post=old_post, chain=chain)
+    model.chains.extend(chain)
+    # the appointee's old post continues the chain; a staff appointee closes it
+    movers = old_post >= 0
+    vacate(model, rows[movers], chain_ids=chain[movers])
+    model.chains.close(chain[~movers], model.year)
+    _seat(model, posts, rows)
+
+
+def swap(model: PipelineModel, rows_a: np.ndarray, rows_b: np.ndarray, kind: str, cause: str) -> None:
+    """Holders rows_a[i] and rows_b[i] exchange posts (no post is left vacant)."""
+    c = model.cadres
+    rows_a = np.asarray(rows_a, dtype=np.int64)
+    rows_b = np.asarray(rows_b, dtype=np.int64)
+    if len(rows_a) == 0:
+        return
+    posts_a, posts_b = c.post[rows_a].astype(np.int64), c.post[rows_b].astype(np.int64)
+    assert (posts_a >= 0).all() and (posts_b >= 0).all(), "swap of a cadre without a post"
+    model.events.log(kind, cause, model, rows_a, posts_b, from_post=posts_a)
+    model.events.log(kind, "exchange", model, rows_b, posts_a, from_post=posts_b)
+    _seat(model, np.concatenate([posts_b, posts_a]), np.concatenate([rows_a, rows_b]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,14 +245,17 @@ def local_pairs(
     max_gap: int,
     staff_ranks: list[int],
     k: int,
+    units: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (post i, cadre) from each post's own subtree in its own sector.
 
     Own unit: lower ranks (and its staff pool when the post's rank is in `staff_ranks`); units
-    below, down to `max_gap` levels: holders of any rank.
+    below, down to `max_gap` levels: holders of any rank. `units` replaces each post's own unit
+    (to look in another unit's subtree for it).
     """
     p = model.posts
-    unit, sector, rank = p.unit[posts], p.sector[posts], p.rank[posts]
+    unit = p.unit[posts] if units is None else units
+    sector, rank = p.sector[posts], p.rank[posts]
     q_owner, q_unit, q_rank = [], [], []
     idx = np.arange(len(posts))
     for r in range(3):
@@ -236,6 +283,74 @@ def local_pairs(
     return q_owner_a[owner], rows
 
 
+def peer_units(model: PipelineModel, posts: np.ndarray, n_peers: int, stream: str):
+    """(post index, unit): `n_peers` random units at each post's level in other localities."""
+    u = model.units
+    levels = u.level[model.posts.unit[posts]]
+    rng = model.stream(stream)
+    owner = np.repeat(np.arange(len(posts)), n_peers)
+    by_level = [np.flatnonzero(u.level == lvl) for lvl in range(u.n_levels)]
+    sizes = np.array([len(b) for b in by_level])
+    pick = (rng.random(len(owner)) * sizes[levels[owner]]).astype(np.int64)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    peers = np.concatenate(by_level)[starts[levels[owner]] + pick]
+    other = u.locality[peers] != model.posts.locality[posts[owner]]
+    return owner[other], peers[other]
+
+
+N_PEERS = 4  # other-locality units searched for a post that must be held by a non-local
+
+
+class Selector:
+    """Candidates for a set of posts under a selection rule: pairs, admissibility and scores."""
+
+    def __init__(self, model: PipelineModel, eligible: np.ndarray, rule: str, stream: str):
+        self.model, self.rule, self.stream = model, rule, stream
+        self.eligible = eligible
+        self.index = CandidateIndex(model, eligible, INDEX_RULE[rule])
+        # the worst candidates too, for rules that sometimes pick them
+        self.worst = CandidateIndex(model, eligible, "worst_first") if rule == "best_worst_mix" else None
+        # connected candidates may sit below the best few: look deeper
+        self.depth = 4 if rule == "patronage" else 1
+        self.score = self.index.score
+
+    def local_pairs(self, posts: np.ndarray, max_gap: int, staff_ranks: list[int], k: int):
+        """(post index, cadre) pairs from each post's own subtree and sector (see local_pairs).
+
+        A post that must be held by a non-local looks instead in the subtrees of a few random
+        units of its level in other localities (its own subtree is all local).
+        """
+        owner, rows = local_pairs(self.model, self.index, posts, max_gap, staff_ranks, k * self.depth)
+        nonlocal_post = self.model.nonlocal_post[posts]
+        if nonlocal_post.any():
+            which = np.flatnonzero(nonlocal_post)
+            o_peer, peers = peer_units(self.model, posts[which], N_PEERS, self.stream)
+            o2, r2 = local_pairs(
+                self.model, self.index, posts[which[o_peer]], max_gap, staff_ranks, k, units=peers
+            )
+            owner = np.concatenate([owner, which[o_peer[o2]]])
+            rows = np.concatenate([rows, r2])
+        if self.worst is not None:
+            o2, r2 = local_pairs(self.model, self.worst, posts, max_gap, staff_ranks, k)
+            key = np.concatenate([owner, o2]) * (self.model.cadres.n + 1) + np.concatenate([rows, r2])
+            _, first = np.unique(key, return_index=True)
+            owner, rows = np.concatenate([owner, o2])[first], np.concatenate([rows, r2])[first]
+        return owner, rows
+
+    def admissible(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Eligible, from a lower place, and non-local where the post requires it."""
+        c, p = self.model.cadres, self.model.posts
+        target = posts[owner]
+        ok = self.eligible[rows] & (c.grade[rows] > p.grade[target])
+        nonlocal_post = self.model.nonlocal_post[target]
+        if nonlocal_post.any():
+            ok &= ~nonlocal_post | (c.home[rows] != p.locality[target])
+        return ok
+
+    def scores(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return pair_scores(self.model, self.rule, posts, owner, rows, self.score, self.stream)
+
+
 def fill_vacancies(
     model: PipelineModel, at_year: float | None = None, min_service: float | None = None
 ) -> None:
@@ -246,11 +361,10 @@ def fill_vacancies(
     vacant. A key-post vacancy counts as a succession gap the first time it is to be filled
     without a ready planned successor.
     """
-    c, p, scen = model.cadres, model.posts, model.scenario
+    p, scen = model.posts, model.scenario
     app = scen.appointment
     eligible = appointment_eligible(model, at_year, min_service=min_service)
-    index = CandidateIndex(model, eligible, app.selection)
-    score = index.score
+    sel = Selector(model, eligible, app.selection, "filling")
     staff_ranks = [("head", "deputy", "member").index(r) for r in app.entry_ranks]
     rng = model.stream("filling")
     N = model.pools.shape[1]
@@ -264,14 +378,12 @@ def fill_vacancies(
         is_key = p.key[vac]
         kv = np.flatnonzero(is_key)
         if len(kv):
-            cand = model.pools[p.key_index[vac[kv]]]
             owner = np.repeat(kv, N)
-            rows = cand.ravel()
-            ok = rows >= 0
+            rows = model.pools[p.key_index[vac[kv]]].ravel()
+            owner, rows = owner[rows >= 0], rows[rows >= 0]
+            ok = sel.admissible(vac, owner, rows)
             owner, rows = owner[ok], rows[ok]
-            ok = eligible[rows] & (c.grade[rows] > g)
-            owner, rows = owner[ok], rows[ok]
-            won = match(owner, rows, score[rows], 1, 1, prio)
+            won = match(owner, rows, sel.scores(vac, owner, rows), 1, 1, prio)
             if len(won):
                 appoint(model, vac[owner[won]], rows[won], np.ones(len(won), bool))
                 filled[owner[won]] = True
@@ -286,12 +398,16 @@ def fill_vacancies(
         for k in (4, 32):
             if len(open_) == 0:
                 break
-            owner, rows = local_pairs(model, index, vac[open_], app.max_level_gap, staff_ranks, k)
-            ok = eligible[rows] & (c.grade[rows] > g)
-            owner, rows = open_[owner[ok]], rows[ok]
-            won = match(owner, rows, score[rows], 1, 1, prio)
+            owner, rows = sel.local_pairs(vac[open_], app.max_level_gap, staff_ranks, k)
+            owner = open_[owner]
+            ok = sel.admissible(vac, owner, rows)
+            owner, rows = owner[ok], rows[ok]
+            won = match(owner, rows, sel.scores(vac, owner, rows), 1, 1, prio)
             if len(won):
                 appoint(model, vac[owner[won]], rows[won], np.zeros(len(won), bool))
                 filled[owner[won]] = True
                 eligible[rows[won]] = False
-            open_ = np.flatnonzero(~filled)
+            # look deeper only where candidates were found but all were taken by other posts
+            had = np.zeros(len(vac), dtype=bool)
+            had[owner] = True
+            open_ = np.flatnonzero(~filled & had)

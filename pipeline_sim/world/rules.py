@@ -14,29 +14,44 @@ if TYPE_CHECKING:
 
 
 def retirement_age(schedule: RetirementSchedule, year: np.ndarray) -> np.ndarray:
-    """Statutory retirement age in force in calendar `year` (fractional years allowed)."""
-    year = np.asarray(year, dtype=np.float64)
+    """Statutory retirement age for people who reach it in calendar `year`.
+
+    The age is fixed for a whole calendar year and steps up at the turn of the year (Labour Code
+    2019 Art. 169; Decree 135/2020: men 60y3m in 2021, 60y6m in 2022, ...).
+    """
+    year = np.floor(np.asarray(year, dtype=np.float64))
     ramp = schedule.base_age + schedule.annual_step * (year - schedule.base_year)
     ramp = np.minimum(ramp, schedule.final_age)
     return np.where(year < schedule.base_year, schedule.age_before, ramp)
 
 
 def retirement_dates(birth: np.ndarray, female: np.ndarray, demography) -> np.ndarray:
-    """Date each cadre reaches the retirement age in force at that date (plus any extension).
+    """Date each cadre retires: the first date birth + age(Y) that falls within calendar year Y.
 
-    Solves ``date - birth = age(date)``; ``date - age(date)`` is increasing, so the root is found
-    by interpolating on a fine grid of dates.
+    Exactly one year Y qualifies, because birth + age(Y) - Y falls by 1 - annual_step (between 0.1
+    and 1) a year; it lies between the years in which the cadre turns the lowest and the highest
+    age of the schedule. Extensions (special cases) are added on top.
     """
-    grid = np.arange(1850.0, 2250.0, 1.0 / 12.0)
-    out = np.empty(len(birth), dtype=np.float64)
+    birth = np.asarray(birth, dtype=np.float64)
+    out = np.full(len(birth), np.nan)
     for is_female, schedule in (
         (False, demography.retirement_male),
         (True, demography.retirement_female),
     ):
-        rows = np.flatnonzero(female == is_female)
-        if len(rows):
-            born_at = grid - retirement_age(schedule, grid)
-            out[rows] = np.interp(birth[rows], born_at, grid)
+        rows = np.flatnonzero(np.asarray(female) == is_female)
+        if not len(rows):
+            continue
+        b = birth[rows]
+        lowest = min(schedule.age_before, schedule.base_age)
+        first = np.floor(b + lowest)
+        found = np.full(len(rows), np.nan)
+        span = int(np.ceil(max(schedule.final_age, schedule.age_before) - lowest)) + 2
+        for offset in range(span):
+            year = first + offset
+            date = b + retirement_age(schedule, year)
+            hit = np.isnan(found) & (np.floor(date) == year)
+            found[hit] = date[hit]
+        out[rows] = found
     return out + demography.retirement_extension_years
 
 
@@ -76,6 +91,17 @@ def planning_eligible(model: PipelineModel) -> np.ndarray:
     )
 
 
+def tenure_ok(model: PipelineModel, year: float, min_years: float) -> np.ndarray:
+    """Long enough in the current post (fast-track cadres need only fast_track.min_tenure_years)."""
+    c = model.cadres
+    in_post = year - c.post_start
+    ok = in_post >= min_years
+    ft = model.scenario.fast_track
+    if ft.enabled:
+        ok |= c.fast_track & (in_post >= min(min_years, ft.min_tenure_years))
+    return ok
+
+
 def appointment_eligible(
     model: PipelineModel,
     at_year: float | None = None,
@@ -95,22 +121,77 @@ def appointment_eligible(
         & (c.t_retire - year >= min_service)
         & record_ok(model, a.min_grade, 1)
         & (c.ban_until <= year)
-        & (year - c.post_start >= a.min_tenure_years)
+        & tenure_ok(model, year, a.min_tenure_years)
     )
     if exclude_moved:
         ok &= c.moved_year < model.year
     return ok
 
 
+#: the order a selection index is sorted by, for each selection rule
+INDEX_RULE = {
+    "merit": "merit",
+    "seniority": "seniority",
+    "random": "random",
+    "patronage": "merit",
+    "worst_first": "worst_first",
+    "best_worst_mix": "merit",
+}
+
+
 def selection_score(model: PipelineModel, rows: np.ndarray, rule: str, stream: str) -> np.ndarray:
-    """How strongly each cadre in `rows` is preferred under a selection rule (higher is better)."""
+    """How strongly each cadre in `rows` is preferred by an index rule (higher is better).
+
+    Merit is the smoothed assessed score, plus the fast-track bonus for cadres on the track. Exact
+    ties are broken by the (deterministic) sort that uses the score.
+    """
     c = model.cadres
-    rng = model.stream(stream)
-    jitter = rng.random(len(rows)) * 1e-6
-    if rule == "merit":
-        return c.merit[rows].astype(np.float64) + jitter
+    if rule in ("merit", "worst_first"):
+        merit = c.merit[rows].astype(np.float64)
+        ft = model.scenario.fast_track
+        if ft.enabled:
+            merit = merit + ft.planning_bonus * c.fast_track[rows]
+        return merit if rule == "merit" else -merit
     if rule == "seniority":
-        return (model.year - c.entry_year[rows]).astype(np.float64) + jitter
+        # earlier entry first; among equals, the better assessed
+        return (model.year - c.entry_year[rows]).astype(np.float64) + 1e-3 * c.merit[rows]
     if rule == "random":
-        return rng.random(len(rows))
+        return model.stream(stream).random(len(rows))
     raise ValueError(f"unknown selection rule {rule!r}")
+
+
+def unit_head_network(model: PipelineModel) -> np.ndarray:
+    """Network of the head of each unit (the first sector's head, else any head); -2 if none."""
+    p, c = model.posts, model.cadres
+    out = np.full(model.units.n, -2, dtype=np.int64)
+    heads = np.flatnonzero((p.rank == 0) & (p.holder >= 0))
+    # later sectors first, so the first sector's head wins
+    heads = heads[np.argsort(-p.sector[heads].astype(np.int64), kind="stable")]
+    out[p.unit[heads]] = c.network[p.holder[heads]]
+    return out
+
+
+def pair_scores(
+    model: PipelineModel,
+    rule: str,
+    posts: np.ndarray,
+    owner: np.ndarray,
+    rows: np.ndarray,
+    score: np.ndarray,
+    stream: str,
+) -> np.ndarray:
+    """Score of candidate rows[i] for post posts[owner[i]] under a selection rule.
+
+    'patronage' adds a bonus to candidates in the network of the head of the post's unit (weakened
+    by integrity.control_of_power); 'best_worst_mix' reverses the order for a share of posts.
+    """
+    s = score[rows]
+    if rule == "patronage":
+        app = model.scenario.appointment
+        strength = app.patronage_strength * (1.0 - model.scenario.integrity.control_of_power)
+        head_net = unit_head_network(model)[model.posts.unit[posts[owner]]]
+        s = s + strength * (model.cadres.network[rows] == head_net)
+    elif rule == "best_worst_mix":
+        best = model.stream(stream).random(len(posts)) < model.scenario.appointment.best_share
+        s = np.where(best[owner], s, -s)
+    return s

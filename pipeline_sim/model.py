@@ -26,7 +26,8 @@ from pipeline_sim.world.hierarchy import (
     grade_of,
     staff_targets,
 )
-from pipeline_sim.world.rules import retirement_age, retirement_dates, selection_score
+from pipeline_sim.world.operations import experience_breadth
+from pipeline_sim.world.rules import record_ok, retirement_age, retirement_dates, selection_score
 
 #: one random stream per process; the numbers are part of the reproducibility contract
 STREAMS = {
@@ -92,6 +93,9 @@ class PipelineModel(mesa.Model):
         self.plan = list(DEFAULT_PLAN)
         self._streams: dict[str, np.random.Generator] = {}
         self._selection: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: values computed once a year and shared by phases (cleared with the year; grades and
+        #: rows only change in assessment and compaction, which are part of the cache keys)
+        self.year_cache: dict[str, dict] = {}
 
         # world
         self.year = self.first_year - sim.burn_in_years - 3
@@ -121,7 +125,7 @@ class PipelineModel(mesa.Model):
         self.is_term_start = self.is_midterm = self.is_congress_year = False
 
         self._populate()
-        self.unit_agents = [UnitAgent(self, u) for u in range(self.units.n)]
+        self._unit_agents: list[UnitAgent] | None = None
         self.datacollector = mesa.DataCollector(
             model_reporters={"year": "year", **{m: _headline_reporter(m) for m in HEADLINE}}
         )
@@ -146,6 +150,7 @@ class PipelineModel(mesa.Model):
         """Called by the calendar phase: fresh streams and tallies for the year."""
         self._streams.clear()
         self._selection.clear()
+        self.year_cache.clear()
         self.tally.reset()
 
     def place_key(self, unit: np.ndarray, sector: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -170,12 +175,22 @@ class PipelineModel(mesa.Model):
             scen.appointment.min_service_left_years,
             scen.congress.first_time_min_service_years,
         )
-        min_tenure = min(scen.planning.min_tenure_years, scen.appointment.min_tenure_years)
-        rows = np.flatnonzero(
+        app = scen.appointment
+        min_tenure = min(scen.planning.min_tenure_years, app.min_tenure_years)
+        if scen.fast_track.enabled:
+            min_tenure = min(min_tenure, scen.fast_track.min_tenure_years)
+        could = (
             (c.status == ACTIVE)
             & (c.t_retire - self.year >= min_left - 1.0)
             & (self.year + 1 - c.post_start >= min_tenure)
         )
+        if not set(app.entry_ranks) & set(scen.hierarchy.key_ranks):
+            # staff are only ever appointed (never planned): keep those who can pass its conditions
+            staff_ok = record_ok(self, app.min_grade, 1) & (
+                self.year + 1 - c.post_start >= app.min_tenure_years
+            )
+            could &= (c.post >= 0) | staff_ok
+        rows = np.flatnonzero(could)
         score = np.zeros(c.n)
         score[rows] = selection_score(self, rows, rule, "selection")
         key = self.place_key(c.unit[rows].astype(np.int64), c.sector[rows], c.grade[rows] % 4)
@@ -321,6 +336,7 @@ class PipelineModel(mesa.Model):
         self.cadres.compact_and_append(np.zeros(0, bool), block, self.year)  # first rows
         p.holder[:] = np.arange(p.n)
         p.term_start[:] = self.year - in_post
+        self.cadres.breadth[:] = experience_breadth(self, np.arange(self.cadres.n))
         # two years of assessment history, then the first planning
         for _ in range(2):
             self.year += 1
@@ -331,11 +347,19 @@ class PipelineModel(mesa.Model):
         self.tally.reset()
         self.events.blocks.clear()
 
+    @property
+    def unit_agents(self) -> list[UnitAgent]:
+        """One Mesa agent per unit, made on first use (they are views; the state is in arrays)."""
+        if self._unit_agents is None:
+            self._unit_agents = [UnitAgent(self, u) for u in range(self.units.n)]
+        return self._unit_agents
+
     def remap_rows(self, remap: np.ndarray) -> None:
         """Follow a compaction of the cadre table (old row -> new row, -1 gone)."""
         self.posts.holder[:] = remap[self.posts.holder]
         self.pools[:] = remap[self.pools]
         self._selection.clear()
+        self.year_cache.clear()
 
     # ------------------------------------------------------------------------------------------
     # running

@@ -139,6 +139,8 @@ def _disciplined_model(form: str, **overrides) -> PipelineModel:
             "integrity.p_violation": 0.0,
             "integrity.inspection_intensity": 1.0,
             "integrity.forms": forms,
+            "demography.mortality_at_40": 0.0,  # nobody leaves for other reasons
+            "demography.p_leave_leader": 0.0,
             **overrides,
         }
     )

@@ -50,9 +50,11 @@ def run(model) -> None:
     score += np.float32(a.satisfaction_weight) * c.prestige
     grade = grades_from_scores(score, c.unit, a, active)
     grade[c.disciplined_year == model.year] = NOT_COMPLETED  # disciplined in the year (Reg. 124)
+    # rows of cadres who left service are never read again, so they are written without masking
     slot = model.year % HISTORY
     fresh = c.grades[:, (model.year - 1) % HISTORY] == NO_GRADE  # no earlier grade: merit starts here
-    c.grades[:, slot] = np.where(active, grade, NO_GRADE)
+    c.grades[:, slot] = grade
     model.last_assessed_year = model.year
-    c.score = np.where(active, score, c.score)
-    c.merit = np.where(active, np.where(fresh, score, 0.5 * c.merit + 0.5 * score), c.merit)
+    model.year_cache.pop("record_ok", None)
+    c.score = score
+    c.merit = np.where(fresh, score, np.float32(0.5) * (c.merit + score))

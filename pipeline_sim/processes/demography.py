@@ -18,15 +18,19 @@ def run(model) -> None:
     # one uniform per row, drawn whether or not it is used, so streams stay aligned
     u = model.stream("demography").random(c.n, dtype=np.float32)
     retire = active & (c.t_retire < year + 1)
-    age = (year + 0.5 - c.birth).astype(np.float32)
-    p_die = np.float32(d.mortality_at_40) * np.exp2(
-        (age - np.float32(40.0)) / np.float32(d.mortality_doubling_years)
-    )
-    np.minimum(p_die, 1.0, out=p_die)
-    p_leave = np.where(c.post >= 0, np.float32(d.p_leave_leader), np.float32(d.p_leave_staff))
-    alive = active & ~retire
-    die = alive & (u < p_die)
-    leave = alive & ~die & (u < p_die + p_leave)
+    # exact probabilities only where the draw falls below the largest possible one
+    oldest = float(year + 0.5 - c.birth[active].min()) if active.any() else 0.0
+    p_die_max = min(1.0, d.mortality_at_40 * 2.0 ** ((oldest - 40.0) / d.mortality_doubling_years))
+    bound = np.float32(p_die_max + max(d.p_leave_leader, d.p_leave_staff))
+    rows = np.flatnonzero(active & ~retire & (u < bound))
+    age = year + 0.5 - c.birth[rows]
+    p_die = np.minimum(1.0, d.mortality_at_40 * np.exp2((age - 40.0) / d.mortality_doubling_years))
+    p_leave = np.where(c.post[rows] >= 0, d.p_leave_leader, d.p_leave_staff)
+    ur = u[rows]
+    die = np.zeros(c.n, dtype=bool)
+    leave = np.zeros(c.n, dtype=bool)
+    die[rows] = ur < p_die
+    leave[rows] = (ur >= p_die) & (ur < p_die + p_leave)
     exit_service(model, np.flatnonzero(retire), "retired")
     exit_service(model, np.flatnonzero(die), "died")
     exit_service(model, np.flatnonzero(leave), "left")

@@ -50,8 +50,9 @@ def run(model) -> None:
     lin += f32(power * ig.power_effect_per_level) * (bottom - c.level).astype(f32)
     lin += f32(power * ig.head_effect) * is_head
     lin += f32(power * ig.tenure_effect) * (np.minimum(year - c.post_start, 20) * (c.post >= 0)).astype(f32)
-    # p < u  <=>  lin < logit(u): no exponentials over the whole table
-    new = active & ~c.violation & (lin > np.log(u_new / (f32(1.0) - u_new)))
+    # u < p  <=>  logit(u) < lin: no exponentials over the whole table
+    with np.errstate(divide="ignore"):
+        new = active & ~c.violation & (lin > np.log(u_new / (f32(1.0) - u_new)))
     c.violation |= new
     model.tally.add_cadres("violations", np.flatnonzero(new))
 

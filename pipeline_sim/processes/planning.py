@@ -73,7 +73,7 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     posts = p.key_posts[need]
     rng = model.stream("planning")
     if local:
-        owner, rows = sel.local_pairs(
+        owner, rows, _ = sel.local_pairs(
             posts, plan.max_level_gap, staff_ranks, plan.max_candidates + plan.max_posts_per_cadre
         )
         cause = "local"

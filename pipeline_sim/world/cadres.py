@@ -45,6 +45,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "locality": (np.int32, (), -1),  # current locality
     "rotated": (np.bool_, (), False),
     "ever_key": (np.bool_, (), False),
+    "breadth": (np.float32, (), 0.0),  # varied experience (see operations.experience_breadth)
     # assessment
     # grades of the last HISTORY years, 0 excellent .. 3 not completed; year y is in column y % HISTORY
     "grades": (np.int8, (HISTORY,), NO_GRADE),
@@ -91,7 +92,7 @@ class CadreTable:
     every phase must look at ``status`` rather than assume all rows are in service.
     """
 
-    compact_share = 0.15
+    compact_share = 0.25
 
     def __init__(self) -> None:
         self._store: dict[str, np.ndarray] = {

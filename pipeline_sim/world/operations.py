@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline_sim.kernels import expand_ranges, match
+from pipeline_sim.kernels import POPCOUNT, expand_ranges, match
 from pipeline_sim.world.cadres import ACTIVE, STATUS
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.rules import INDEX_RULE, appointment_eligible, pair_scores
@@ -114,6 +114,18 @@ def step_down(model: PipelineModel, rows: np.ndarray, cause: str) -> None:
 # appointments
 
 
+def experience_breadth(model: PipelineModel, rows: np.ndarray) -> np.ndarray:
+    """Varied experience: extra sectors and localities served, plus grassroots service for a
+    cadre now above the lowest level."""
+    c = model.cadres
+    bottom = model.units.n_levels - 1
+    return (
+        np.maximum(POPCOUNT[c.sectors_mask[rows]] - 1, 0)
+        + np.maximum(c.n_localities[rows] - 1, 0)
+        + (c.grassroots[rows] & (c.level[rows] < bottom))
+    ).astype(np.float32)
+
+
 def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
     """Record cadre rows[i] as the holder of posts[i] (the posts must be theirs to take)."""
     c, p = model.cadres, model.posts
@@ -137,13 +149,14 @@ def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
     c.sectors_mask[rows] |= (1 << p.sector[posts].astype(np.uint8)).astype(np.uint8)
     c.grassroots[rows] |= p.level[posts] == model.units.n_levels - 1
     c.ever_key[rows] |= p.key[posts]
+    c.breadth[rows] = experience_breadth(model, rows)
     # planning only for higher posts: drop pools at or below the new place
-    flag = np.zeros(c.n + 1, dtype=bool)
-    flag[rows] = True
-    hit = flag[model.pools]
-    kidx, slot = np.nonzero(hit)
-    hit[kidx, slot] = p.grade[p.key_posts[kidx]] >= c.grade[model.pools[kidx, slot]]
-    drop_from_pools(model, hit, "appointed")
+    planned = rows[c.n_planned[rows] > 0]
+    if len(planned):
+        hit = np.isin(model.pools, planned)
+        kidx, slot = np.nonzero(hit)
+        hit[kidx, slot] = p.grade[p.key_posts[kidx]] >= c.grade[model.pools[kidx, slot]]
+        drop_from_pools(model, hit, "appointed")
 
 
 def appoint(
@@ -224,18 +237,23 @@ class CandidateIndex:
         self.rows = order[keep]
         self.gid = gid[keep]
         # start of every place key's run: group g is rows[starts[g]:starts[g + 1]]
-        self.starts = np.searchsorted(self.gid, np.arange(model.n_places + 1))
+        self.starts = np.r_[0, np.cumsum(np.bincount(self.gid, minlength=model.n_places))]
 
     def top(self, unit: np.ndarray, sector: np.ndarray, rank: np.ndarray, k: int):
-        """For each query i, up to k best members of group (unit[i], sector[i], rank[i])."""
+        """For each query i, up to k best members of group (unit[i], sector[i], rank[i]).
+
+        Returns (query index, cadre row) pairs and, per query, whether the group had more than k
+        members (so that a deeper look could find more).
+        """
         q = self.model.place_key(np.asarray(unit, np.int64), sector, rank)
         lo = self.starts[q]
-        owner, pos = expand_ranges(lo, np.minimum(self.starts[q + 1] - lo, k))
+        size = self.starts[q + 1] - lo
+        owner, pos = expand_ranges(lo, np.minimum(size, k))
         rows = self.rows[pos]
         c = self.model.cadres
         current = self.model.place_key(c.unit[rows].astype(np.int64), c.sector[rows], c.grade[rows] % 4)
         fresh = current == self.gid[pos]
-        return owner[fresh], rows[fresh]
+        return owner[fresh], rows[fresh], size > k
 
 
 def local_pairs(
@@ -251,7 +269,8 @@ def local_pairs(
 
     Own unit: lower ranks (and its staff pool when the post's rank is in `staff_ranks`); units
     below, down to `max_gap` levels: holders of any rank. `units` replaces each post's own unit
-    (to look in another unit's subtree for it).
+    (to look in another unit's subtree for it). Also returns, per post, whether some group was cut
+    at k (a deeper look could find more candidates).
     """
     p = model.posts
     unit = p.unit[posts] if units is None else units
@@ -279,8 +298,10 @@ def local_pairs(
     q_owner_a = np.concatenate(q_owner)
     q_unit_a = np.concatenate(q_unit)
     q_rank_a = np.concatenate(q_rank)
-    owner, rows = index.top(q_unit_a, sector[q_owner_a], q_rank_a, k)
-    return q_owner_a[owner], rows
+    owner, rows, cut = index.top(q_unit_a, sector[q_owner_a], q_rank_a, k)
+    more = np.zeros(len(posts), dtype=bool)
+    more[q_owner_a[cut]] = True
+    return q_owner_a[owner], rows, more
 
 
 def peer_units(model: PipelineModel, posts: np.ndarray, n_peers: int, stream: str):
@@ -315,27 +336,30 @@ class Selector:
         self.score = self.index.score
 
     def local_pairs(self, posts: np.ndarray, max_gap: int, staff_ranks: list[int], k: int):
-        """(post index, cadre) pairs from each post's own subtree and sector (see local_pairs).
+        """(post index, cadre) pairs from each post's own subtree and sector, and per post whether
+        a deeper look could find more (see local_pairs).
 
         A post that must be held by a non-local looks instead in the subtrees of a few random
         units of its level in other localities (its own subtree is all local).
         """
-        owner, rows = local_pairs(self.model, self.index, posts, max_gap, staff_ranks, k * self.depth)
+        owner, rows, more = local_pairs(self.model, self.index, posts, max_gap, staff_ranks, k * self.depth)
         nonlocal_post = self.model.nonlocal_post[posts]
         if nonlocal_post.any():
             which = np.flatnonzero(nonlocal_post)
             o_peer, peers = peer_units(self.model, posts[which], N_PEERS, self.stream)
-            o2, r2 = local_pairs(
+            o2, r2, m2 = local_pairs(
                 self.model, self.index, posts[which[o_peer]], max_gap, staff_ranks, k, units=peers
             )
             owner = np.concatenate([owner, which[o_peer[o2]]])
             rows = np.concatenate([rows, r2])
+            more[which[o_peer[m2]]] = True
         if self.worst is not None:
-            o2, r2 = local_pairs(self.model, self.worst, posts, max_gap, staff_ranks, k)
+            o2, r2, m2 = local_pairs(self.model, self.worst, posts, max_gap, staff_ranks, k)
+            more |= m2
             key = np.concatenate([owner, o2]) * (self.model.cadres.n + 1) + np.concatenate([rows, r2])
             _, first = np.unique(key, return_index=True)
             owner, rows = np.concatenate([owner, o2])[first], np.concatenate([rows, r2])[first]
-        return owner, rows
+        return owner, rows, more
 
     def admissible(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Eligible, from a lower place, and non-local where the post requires it."""
@@ -395,10 +419,14 @@ def fill_vacancies(
         if not app.allow_unplanned:
             continue
         open_ = np.flatnonzero(~filled)
-        for k in (4, 32):
+        for k in (2, 32, None):
             if len(open_) == 0:
                 break
-            owner, rows = sel.local_pairs(vac[open_], app.max_level_gap, staff_ranks, k)
+            # the best two of every candidate group first; deeper only where that was not enough
+            depth = k if k is not None else model.cadres.n
+            owner, rows, more = sel.local_pairs(vac[open_], app.max_level_gap, staff_ranks, depth)
+            more_of_post = np.zeros(len(vac), dtype=bool)
+            more_of_post[open_[more]] = True
             owner = open_[owner]
             ok = sel.admissible(vac, owner, rows)
             owner, rows = owner[ok], rows[ok]
@@ -407,7 +435,4 @@ def fill_vacancies(
                 appoint(model, vac[owner[won]], rows[won], np.zeros(len(won), bool))
                 filled[owner[won]] = True
                 eligible[rows[won]] = False
-            # look deeper only where candidates were found but all were taken by other posts
-            had = np.zeros(len(vac), dtype=bool)
-            had[owner] = True
-            open_ = np.flatnonzero(~filled & had)
+            open_ = np.flatnonzero(~filled & more_of_post)

@@ -66,12 +66,17 @@ def recent_grade(model: PipelineModel, k: int = 0) -> np.ndarray:
 
 def record_ok(model: PipelineModel, min_grade: str, years: int) -> np.ndarray:
     """The last `years` grades are all at least `min_grade` (a missing year does not count against)."""
-    code = grade_code(min_grade)
-    ok = np.ones(model.cadres.n, dtype=bool)
-    for k in range(years):
-        g = recent_grade(model, k)
-        ok &= (g <= code) | (g == NO_GRADE)
-    return ok
+    key = (min_grade, years, model.last_assessed_year, model.cadres.n)
+    cache = model.year_cache.setdefault("record_ok", {})
+    if key not in cache:
+        code = grade_code(min_grade)
+        ok = np.ones(model.cadres.n, dtype=bool)
+        for k in range(years):
+            g = recent_grade(model, k)
+            ok &= (g <= code) | (g == NO_GRADE)
+        cache.clear()  # keep one at a time
+        cache[key] = ok
+    return cache[key]
 
 
 def years_left(model: PipelineModel, at_year: float | None = None) -> np.ndarray:

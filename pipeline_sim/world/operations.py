@@ -153,7 +153,9 @@ def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
     # planning only for higher posts: drop pools at or below the new place
     planned = rows[c.n_planned[rows] > 0]
     if len(planned):
-        hit = np.isin(model.pools, planned)
+        flag = np.zeros(c.n + 1, dtype=bool)  # the last entry answers for empty slots (-1)
+        flag[planned] = True
+        hit = flag[model.pools]
         kidx, slot = np.nonzero(hit)
         hit[kidx, slot] = p.grade[p.key_posts[kidx]] >= c.grade[model.pools[kidx, slot]]
         drop_from_pools(model, hit, "appointed")

@@ -105,16 +105,19 @@ def match(
     if len(pair_a) == 0:
         return np.zeros(0, dtype=np.int64)
     prio_of_pair = np.asarray(prio_a, dtype=np.float64)[pair_a]
-    if np.ndim(cap_a) == 0:
-        pair_a = np.unique(pair_a, return_inverse=True)[1]
-        cap_a = np.full(int(pair_a.max()) + 1, int(cap_a), dtype=np.int64)
-    else:
-        cap_a = np.asarray(cap_a, dtype=np.int64).copy()
-    if np.ndim(cap_b) == 0:
-        pair_b = np.unique(pair_b, return_inverse=True)[1]
-        cap_b = np.full(int(pair_b.max()) + 1, int(cap_b), dtype=np.int64)
-    else:
-        cap_b = np.asarray(cap_b, dtype=np.int64).copy()
+    # renumber each side densely: capacities are then small local arrays
+    ua, pair_a = np.unique(pair_a, return_inverse=True)
+    ub, pair_b = np.unique(pair_b, return_inverse=True)
+    cap_a = (
+        np.full(len(ua), int(cap_a), np.int64)
+        if np.ndim(cap_a) == 0
+        else np.asarray(cap_a)[ua].astype(np.int64)
+    )
+    cap_b = (
+        np.full(len(ub), int(cap_b), np.int64)
+        if np.ndim(cap_b) == 0
+        else np.asarray(cap_b)[ub].astype(np.int64)
+    )
     # sort once: pairs by (a, best score first); the b-side order by (b, highest priority first)
     by_a = order_within_groups(pair_a, score)
     by_b = order_within_groups(pair_b, prio_of_pair)

@@ -82,6 +82,7 @@ METRICS: dict[str, str] = {
     "target_women": "planning target: share of women",
     "target_young": "planning target: share of young cadres",
     "target_minority": "planning target: share of ethnic minorities",
+    **{f"target_age_group_{i}": f"planning target: share of age group {i}" for i in (1, 2, 3)},
 }
 
 TALLY_NAMES = (
@@ -353,8 +354,13 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["vacancy_chains"] = chains
     out["vacancy_chain_length_mean"] = length
 
-    for name in ("women", "young", "minority"):
+    targets = {
+        f"target_{name}": getattr(scen.metrics, f"target_{name}") for name in ("women", "young", "minority")
+    }
+    for i, share in enumerate(scen.metrics.target_age_groups, start=1):
+        targets[f"target_age_group_{i}"] = share
+    for name, share in targets.items():
         t = np.full((nL + 1, nS + 1), np.nan)
-        t[nL, nS] = getattr(scen.metrics, f"target_{name}")
-        out[f"target_{name}"] = t
+        t[nL, nS] = share
+        out[name] = t
     return out

@@ -193,10 +193,11 @@ class PipelineModel(mesa.Model):
         rows = np.flatnonzero(could)
         score = np.zeros(c.n)
         score[rows] = selection_score(self, rows, rule, "selection")
-        key = self.place_key(c.unit[rows].astype(np.int64), c.sector[rows], c.grade[rows] % 4)
+        key = c.place[rows]
         order = order_within_groups(key, score[rows])
-        self._selection[rule] = (c.n, rows[order], key[order], score)
-        return rows[order], key[order], score
+        rows, key = rows[order], key[order]
+        self._selection[rule] = (c.n, rows, key, score)
+        return rows, key, score
 
     # ------------------------------------------------------------------------------------------
     # structure helpers
@@ -265,6 +266,7 @@ class PipelineModel(mesa.Model):
             sector=sector,
             level=level,
             grade=grade_of(level, STAFF_RANK),
+            place=self.place_key(np.asarray(unit, np.int64), sector, STAFF_RANK),
             post_start=entry_year,
             grassroots=level == self.units.n_levels - 1,
             sectors_mask=(1 << sector.astype(np.uint8)).astype(np.uint8),
@@ -327,6 +329,7 @@ class PipelineModel(mesa.Model):
         holders["t_retire"][:] = retirement_dates(holders["birth"], holders["female"], scen.demography)
         holders["post"][:] = np.arange(p.n)
         holders["grade"][:] = p.grade
+        holders["place"][:] = self.place_key(p.unit.astype(np.int64), p.sector, p.rank)
         holders["ever_key"][:] = p.key
         in_post = rng.integers(0, 6, p.n)
         holders["post_start"][:] = self.year - in_post

@@ -89,6 +89,8 @@ def assert_invariants(model: PipelineModel) -> None:
     staff = active & (c.post < 0)
     assert (c.grade[staff] == 4 * c.level[staff] + STAFF_RANK).all(), f"{year}: staff grade"
     assert (c.level[active] == model.units.level[c.unit[active]]).all(), f"{year}: level != unit's level"
+    place = model.place_key(c.unit[active].astype(np.int64), c.sector[active], c.grade[active] % 4)
+    assert (c.place[active] == place).all(), f"{year}: place key out of date"
     # a post is vacant exactly when it has an open vacancy date
     assert ((p.holder < 0) == (p.vacant_since >= 0)).all(), f"{year}: vacant_since out of step"
 

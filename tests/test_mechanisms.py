@@ -7,7 +7,7 @@ import pytest
 
 from pipeline_sim import PipelineModel
 from pipeline_sim.scenario.schema import BAN_PRESETS
-from pipeline_sim.world.cadres import ACTIVE, STATUS
+from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.rules import pair_scores
 
 ALL_OFF = {
@@ -31,8 +31,20 @@ def events_of(model: PipelineModel, kind: str):
 
 
 def rows_of(model: PipelineModel, uids) -> np.ndarray:
+    """Rows of cadres still in the table (rows of cadres who left are reused for entrants)."""
+    uids = np.asarray(uids)
     order = np.argsort(model.cadres.uid)
-    return order[np.searchsorted(model.cadres.uid[order], np.asarray(uids))]
+    pos = np.minimum(np.searchsorted(model.cadres.uid[order], uids), len(order) - 1)
+    rows = order[pos]
+    assert (model.cadres.uid[rows] == uids).all(), "a cadre has left the table"
+    return rows
+
+
+def exits_of(model: PipelineModel, uids) -> dict[int, str]:
+    """Exit cause of each of these cadres who left service, from the event log."""
+    ev = events_of(model, "exit")
+    ev = ev[ev["cadre"].isin(np.asarray(uids))]
+    return {int(u): str(cause) for u, cause in zip(ev["cadre"], ev["cause"], strict=True)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +188,9 @@ def test_reprimand_removes_from_every_pool_and_blocks_promotion_until_the_ban_en
 @pytest.mark.parametrize("rules, months", [("2022", (12, 30, 60)), ("2025", (24, 36, 60))])
 def test_ban_lengths_follow_the_2022_or_2025_rules(rules, months):
     for form, month in zip(("reprimand", "warning", "removal_from_post"), months, strict=True):
-        model = _disciplined_model(form, **{"integrity.ban_rules": rules, "integrity.removal": "lenient"})
+        model = _disciplined_model(
+            form, **{"integrity.ban_rules": rules, "integrity.removal": "lenient", "integrity.p_resign": 0.0}
+        )
         c = model.cadres
         culprits = np.flatnonzero((c.post >= 0) & (c.t_retire > model.year + 10))[:3]
         uids = c.uid[culprits].copy()
@@ -223,9 +237,11 @@ def test_lenient_removal_replaces_at_the_congress():
     assert (c.post[rows] >= 0).all() and c.pending_removal[rows].all()
     while not model.is_congress_year:
         model.step()
-    rows = rows_of(model, uids)
-    assert (c.status[rows] == STATUS["dismissed"]).all()
-    assert (c.post[rows] < 0).all()
+        assert exits_of(model, uids) == {} or model.is_congress_year  # not before the congress
+    exits = events_of(model, "exit")
+    exits = exits[exits["cadre"].isin(uids)]
+    assert exits_of(model, uids) == {int(u): "dismissed" for u in uids}
+    assert (exits["year"] == model.year).all()
 
 
 def test_two_not_completed_years_are_grounds_for_dismissal():
@@ -235,8 +251,7 @@ def test_two_not_completed_years_are_grounds_for_dismissal():
     uid = c.uid[victim]
     c.grades[victim, :] = 3  # not completed in every recorded year
     model.step()
-    row = rows_of(model, [uid])[0]
-    assert c.status[row] == STATUS["dismissed"]
+    assert exits_of(model, [uid]) == {int(uid): "dismissed"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,11 +280,11 @@ def test_confidence_vote_thresholds():
     uids = {name: c.uid[rows].copy() for name, rows in (("half", half), ("dismissed", dismissed))}
     while not model.is_midterm or model.year < model.first_year:
         model.step()
-    half, dismissed = rows_of(model, uids["half"]), rows_of(model, uids["dismissed"])
+    half = rows_of(model, uids["half"])
     assert np.allclose(c.low_confidence[half], 0.6, atol=1e-4)
     assert (c.status[half] == ACTIVE).all() and (c.n_planned[half] == 0).all()
     assert (c.ban_until[half] > model.year).all()
-    assert (c.status[dismissed] == STATUS["dismissed"]).all()
+    assert exits_of(model, uids["dismissed"]) == {int(u): "dismissed" for u in uids["dismissed"]}
     assert model.headline("confidence_dismissed") >= 3
 
 

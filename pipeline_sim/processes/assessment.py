@@ -30,6 +30,9 @@ def grades_from_scores(score: np.ndarray, unit: np.ndarray, a, counted: np.ndarr
         n_units = int(unit.max()) + 1
         good_or_exc = np.bincount(unit[(grade <= GOOD) & counted], minlength=n_units)
         cap = np.floor(a.excellent_cap_vs_good * good_or_exc / (1.0 + a.excellent_cap_vs_good) + 1e-9)
+        # only units with more excellents than their cap need ranking
+        over = np.bincount(unit[exc], minlength=n_units) > cap
+        exc = exc[over[unit[exc]]]
         rank = group_rank(unit[exc], score[exc])
         grade[exc[rank >= cap[unit[exc]]]] = GOOD
     return grade

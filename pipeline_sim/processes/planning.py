@@ -58,7 +58,8 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     """Fill free places in the pools: from the post's own subtree (`local`), or from anywhere.
 
     With structure targets on, each pool first takes candidates of groups it lacks (women, young,
-    ethnic minorities) up to its share of the target, then the best of the rest.
+    ethnic minorities, the youngest of the three age groups) up to its share of the target, then
+    the best of the rest.
     """
     c, p, scen = model.cadres, model.posts, model.scenario
     plan = scen.planning
@@ -98,7 +99,10 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
                 free_need,
                 np.maximum(0, int(np.ceil(target * plan.max_candidates)) - _in_pool(model, need, in_group)),
             )
-            pick = np.flatnonzero(~taken & in_group(owner, rows))
+            if not quota.any():
+                continue
+            pick = np.flatnonzero(~taken & (quota[owner] > 0))
+            pick = pick[in_group(owner[pick], rows[pick])]
             won = pick[match(owner[pick], rows[pick], score[pick], quota, cap, prio)]
             taken[won] = True
             np.subtract.at(free_need, owner[won], 1)
@@ -111,7 +115,8 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
 
 
 def _target_groups(model, posts, owner, rows):
-    """(membership test, target share) for each structure target: women, young, minorities."""
+    """(membership test, target share) for each structure target: women, young, minorities and the
+    youngest age group (the other two age groups are what remains)."""
     c, m = model.cadres, model.scenario.metrics
     young_age = np.array([m.young_age.get(lvl, 40.0) for lvl in model.levels])
     age = model.year + 0.5 - c.birth
@@ -125,7 +130,15 @@ def _target_groups(model, posts, owner, rows):
     def minority(o, r):
         return c.minority[r]
 
-    return [(women, m.target_women), (young, m.target_young), (minority, m.target_minority)]
+    def youngest_group(o, r):
+        return age[r] < m.age_group_edges[0]
+
+    return [
+        (women, m.target_women),
+        (young, m.target_young),
+        (minority, m.target_minority),
+        (youngest_group, m.target_age_groups[0]),
+    ]
 
 
 def _in_pool(model, need: np.ndarray, in_group) -> np.ndarray:

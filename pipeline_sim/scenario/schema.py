@@ -565,12 +565,12 @@ class Metrics(Section):
     target_minority: Share = Field(
         0.10, description="Ethnic minorities 'appropriate to the locality' (Reg. 50/2021). [E]"
     )
-    age_group_edges: list[float] = Field(
+    age_group_edges: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
         default_factory=lambda: [40.0, 50.0],
         description="Three age groups: <40, 40-50, >50 (Dir. 35/2019 for provincial and district "
         "committees).",
     )
-    target_age_groups: list[Share] = Field(
+    target_age_groups: Annotated[list[Share], Field(min_length=3, max_length=3)] = Field(
         default_factory=lambda: [0.10, 0.45, 0.45],
         description="Target shares of the three age groups: <40 >=10%, 40-50 ~40-50% (Dir. 35/2019).",
     )
@@ -578,6 +578,12 @@ class Metrics(Section):
         default_factory=lambda: {"head": 3.0, "deputy": 2.0, "member": 1.0},
         description="Responsibility weights of ranks for organisational performance. [E]",
     )
+
+    @model_validator(mode="after")
+    def _edges_ascending(self) -> Metrics:
+        if self.age_group_edges[0] >= self.age_group_edges[1]:
+            raise ValueError(f"age_group_edges must be ascending, got {self.age_group_edges}")
+        return self
 
 
 class Output(Section):

@@ -35,6 +35,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "sector": (np.int8, (), 0),
     "post": (np.int32, (), -1),  # -1: the staff pool of `unit`
     "grade": (np.int16, (), 0),
+    "place": (np.int64, (), 0),  # (unit * n_sectors + sector) * 4 + rank: see PipelineModel.place_key
     "level": (np.int8, (), 0),
     "post_start": (np.int32, (), 0),  # year the cadre took the current post (or entered service)
     "moved_year": (np.int32, (), -9999),  # last year of an appointment
@@ -67,6 +68,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "rotation_home": (np.int32, (), -1),  # unit the rotation started from
     "network": (np.int32, (), -1),  # patronage network
     "fast_track": (np.bool_, (), False),
+    "archived": (np.bool_, (), False),  # a row of a cadre who left, already copied to the archive
 }
 
 ARCHIVE_FIELDS = (
@@ -174,6 +176,31 @@ class CadreTable:
             self._n = need
         self._refresh()
         return remap
+
+    def recycle_and_append(self, block: dict[str, np.ndarray], year: int) -> np.ndarray:
+        """Archive the rows of cadres who left and write `block` into them, appending the rest.
+
+        Rows of cadres who left are in no post, pool or selection index, so they can be reused
+        without moving any other row (no compaction). Returns the rows written, in block order.
+        """
+        gone = np.flatnonzero((self._views["status"] != ACTIVE) & ~self._views["archived"])
+        if len(gone):
+            for name in ARCHIVE_FIELDS:
+                self.archive[name].append(self._views[name][gone].copy())
+            self.archive["exit_year"].append(np.full(len(gone), year, np.int32))
+            self._views["archived"][gone] = True
+        free = np.flatnonzero(self._views["archived"])
+        k = len(block["uid"])
+        reuse = min(k, len(free))
+        if reuse:
+            for name in FIELDS:
+                self._store[name][free[:reuse]] = block[name][:reuse]
+        first_new = self._n
+        if k > reuse:
+            self.compact_and_append(
+                np.ones(self._n, dtype=bool), {n: b[reuse:] for n, b in block.items()}, year
+            )
+        return np.concatenate([free[:reuse], np.arange(first_new, self._n)])
 
     def archived(self) -> dict[str, np.ndarray]:
         """Cadres who left service and were dropped from the table, plus those still in it."""

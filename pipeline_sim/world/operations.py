@@ -70,6 +70,7 @@ def vacate(model: PipelineModel, rows: np.ndarray, chain_ids: np.ndarray | None 
         p.vacancy_chain[posts] = np.asarray(chain_ids)[held]
     c.post[rows] = -1
     c.grade[rows] = 4 * c.level[rows] + STAFF_RANK
+    c.place[rows] = model.place_key(c.unit[rows].astype(np.int64), c.sector[rows], STAFF_RANK)
     return posts
 
 
@@ -143,6 +144,7 @@ def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
     c.sector[rows] = p.sector[posts]
     c.level[rows] = p.level[posts]
     c.grade[rows] = p.grade[posts]
+    c.place[rows] = model.place_key(new_unit.astype(np.int64), p.sector[posts], p.rank[posts])
     c.post_start[rows] = year
     c.moved_year[rows] = year
     c.post_skill[rows] *= model.scenario.work.post_skill_carry_share
@@ -252,9 +254,7 @@ class CandidateIndex:
         size = self.starts[q + 1] - lo
         owner, pos = expand_ranges(lo, np.minimum(size, k))
         rows = self.rows[pos]
-        c = self.model.cadres
-        current = self.model.place_key(c.unit[rows].astype(np.int64), c.sector[rows], c.grade[rows] % 4)
-        fresh = current == self.gid[pos]
+        fresh = self.model.cadres.place[rows] == self.gid[pos]
         return owner[fresh], rows[fresh], size > k
 
 

@@ -47,24 +47,6 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     return owner, pos
 
 
-class GroupIndex:
-    """Members grouped by an integer key, for fast look-up of all members with a given key."""
-
-    def __init__(self, keys: np.ndarray, members: np.ndarray | None = None):
-        keys = np.asarray(keys)
-        self.order = np.argsort(keys, kind="stable")
-        self.sorted_keys = keys[self.order]
-        self.members = self.order if members is None else np.asarray(members)[self.order]
-
-    def lookup(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All (query index, member) pairs whose key equals query[i]."""
-        query = np.asarray(query)
-        lo = np.searchsorted(self.sorted_keys, query, side="left")
-        hi = np.searchsorted(self.sorted_keys, query, side="right")
-        owner, pos = expand_ranges(lo, hi - lo)
-        return owner, self.members[pos]
-
-
 def _rank_in_runs(keys: np.ndarray) -> np.ndarray:
     """Position of each element within its run of equal consecutive keys."""
     n = len(keys)
@@ -147,8 +129,3 @@ def match(
 
 
 POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int16)
-
-
-def random_keys(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Uniform random tie-breaking keys."""
-    return rng.random(n)

@@ -92,9 +92,10 @@ class PipelineModel(mesa.Model):
         self.last_year = sim.start_year + self.n_years - 1
         self.plan = list(DEFAULT_PLAN)
         self._streams: dict[str, np.random.Generator] = {}
-        self._selection: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
-        #: values computed once a year and shared by phases (cleared with the year; grades and
-        #: rows only change in assessment and compaction, which are part of the cache keys)
+        self._selection: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: values computed once a year and shared by phases; cleared each year, after assessment
+        #: (grades) and after recruitment (rows rewritten). Code that edits grades by hand in
+        #: the middle of a year must clear it too.
         self.year_cache: dict[str, dict] = {}
 
         # world
@@ -161,13 +162,12 @@ class PipelineModel(mesa.Model):
         """Cadre rows ordered by place and, within a place, by the selection rule (best first).
 
         Returns (rows in that order, their place keys, the score of every row). Computed once a
-        year per rule and again after rows moved; rows appended since (the year's entrants) are
-        not in it.
+        year per rule; the year's entrants (recruited after planning and filling) are not in it.
         """
         c = self.cadres
         hit = self._selection.get(rule)
         if hit is not None:
-            return hit[1], hit[2], hit[3]
+            return hit
         # only cadres who could meet the service and tenure conditions of some appointment
         scen = self.scenario
         min_left = min(
@@ -196,7 +196,7 @@ class PipelineModel(mesa.Model):
         key = c.place[rows]
         order = order_within_groups(key, score[rows])
         rows, key = rows[order], key[order]
-        self._selection[rule] = (c.n, rows, key, score)
+        self._selection[rule] = (rows, key, score)
         return rows, key, score
 
     # ------------------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ class PipelineModel(mesa.Model):
         holders["entry_year"][:] = np.minimum(holders["entry_year"], self.year - in_post)
         holders["grassroots"][:] |= rng.random(p.n) < 0.5
         block = {k: np.concatenate([holders[k], staff[k]]) for k in holders}
-        self.cadres.compact_and_append(np.zeros(0, bool), block, self.year)  # first rows
+        self.cadres.append(block)
         p.holder[:] = np.arange(p.n)
         p.term_start[:] = self.year - in_post
         self.cadres.breadth[:] = experience_breadth(self, np.arange(self.cadres.n))
@@ -356,13 +356,6 @@ class PipelineModel(mesa.Model):
         if self._unit_agents is None:
             self._unit_agents = [UnitAgent(self, u) for u in range(self.units.n)]
         return self._unit_agents
-
-    def remap_rows(self, remap: np.ndarray) -> None:
-        """Follow a compaction of the cadre table (old row -> new row, -1 gone)."""
-        self.posts.holder[:] = remap[self.posts.holder]
-        self.pools[:] = remap[self.pools]
-        self._selection.clear()
-        self.year_cache.clear()
 
     # ------------------------------------------------------------------------------------------
     # running

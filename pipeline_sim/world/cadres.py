@@ -1,7 +1,7 @@
-"""The cadre table: one numpy array per attribute, one row per cadre in service.
+"""The cadre table: one numpy array per attribute, one row per cadre.
 
-Rows are compacted once a year (cadres who left are moved to an archive), so every yearly phase
-works on dense arrays of the cadres in service. A cadre's permanent identity is ``uid``.
+Rows of cadres who left service are archived at the next recruitment and reused for entrants, so
+the table stays about the size of the service. A cadre's permanent identity is ``uid``.
 """
 
 from __future__ import annotations
@@ -89,12 +89,11 @@ ARCHIVE_FIELDS = (
 class CadreTable:
     """Columns of equal length; attribute access gives the column array (a view of storage).
 
-    Storage has spare capacity so that entrants are appended in place; rows of cadres who left
-    are dropped (archived) only when they make up more than `compact_share` of the table, so
-    every phase must look at ``status`` rather than assume all rows are in service.
+    Storage has spare capacity so that entrants are appended in place. Rows of cadres who left are
+    archived and reused for entrants (see `recycle_and_append`), so a row number stays valid while
+    its cadre is in service, and every phase must look at ``status`` rather than assume all rows
+    are in service.
     """
-
-    compact_share = 0.25
 
     def __init__(self) -> None:
         self._store: dict[str, np.ndarray] = {
@@ -141,41 +140,21 @@ class CadreTable:
         self.next_uid += n
         return block
 
-    def compact_and_append(
-        self, keep: np.ndarray, block: dict[str, np.ndarray] | None, year: int, force: bool = False
-    ) -> np.ndarray | None:
-        """Append `block`; if enough rows are not in `keep` (or `force`), archive and drop them.
-
-        Returns the old-row -> new-row map (with ``remap[-1] == -1``) when rows moved, else None.
-        """
-        remap = None
-        gone = ~keep
-        n_gone = int(gone.sum())
-        if n_gone and (force or n_gone > self.compact_share * self._n):
-            for name in ARCHIVE_FIELDS:
-                self.archive[name].append(self._views[name][gone].copy())
-            self.archive["exit_year"].append(np.full(n_gone, year, np.int32))
-            kept = np.flatnonzero(keep)
-            remap = np.full(self._n + 1, -1, dtype=np.int64)
-            remap[kept] = np.arange(len(kept))
-            for name in FIELDS:
-                arr = self._store[name]
-                arr[: len(kept)] = arr[kept]
-            self._n -= n_gone
-        k = 0 if block is None else len(block["uid"])
-        if k:
-            need = self._n + k
-            if need > len(self._store["uid"]):
-                cap = int(need * 1.25) + 1024
-                for name, (dtype, shape, _fill) in FIELDS.items():
-                    arr = np.empty((cap, *shape), dtype=dtype)  # rows past n are written before use
-                    arr[: self._n] = self._store[name][: self._n]
-                    self._store[name] = arr
-            for name in FIELDS:
-                self._store[name][self._n : need] = block[name]
-            self._n = need
+    def append(self, block: dict[str, np.ndarray]) -> np.ndarray:
+        """Add `block` as new rows at the end (growing storage by a quarter when full)."""
+        k = len(block["uid"])
+        first, need = self._n, self._n + k
+        if need > len(self._store["uid"]):
+            cap = int(need * 1.25) + 1024
+            for name, (dtype, shape, _fill) in FIELDS.items():
+                arr = np.empty((cap, *shape), dtype=dtype)  # rows past n are written before use
+                arr[: self._n] = self._store[name][: self._n]
+                self._store[name] = arr
+        for name in FIELDS:
+            self._store[name][first:need] = block[name]
+        self._n = need
         self._refresh()
-        return remap
+        return np.arange(first, need)
 
     def recycle_and_append(self, block: dict[str, np.ndarray], year: int) -> np.ndarray:
         """Archive the rows of cadres who left and write `block` into them, appending the rest.
@@ -195,15 +174,11 @@ class CadreTable:
         if reuse:
             for name in FIELDS:
                 self._store[name][free[:reuse]] = block[name][:reuse]
-        first_new = self._n
-        if k > reuse:
-            self.compact_and_append(
-                np.ones(self._n, dtype=bool), {n: b[reuse:] for n, b in block.items()}, year
-            )
-        return np.concatenate([free[:reuse], np.arange(first_new, self._n)])
+        appended = self.append({n: b[reuse:] for n, b in block.items()})
+        return np.concatenate([free[:reuse], appended])
 
     def archived(self) -> dict[str, np.ndarray]:
-        """Cadres who left service and were dropped from the table, plus those still in it."""
+        """Cadres who left service, as archived at the recruitment after they left."""
         out = {}
         for name, parts in self.archive.items():
             if name == "exit_year":

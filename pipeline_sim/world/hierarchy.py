@@ -40,12 +40,6 @@ class Units:
     def n(self) -> int:
         return len(self.level)
 
-    def children(self) -> list[np.ndarray]:
-        order = np.argsort(self.parent, kind="stable")
-        counts = np.bincount(self.parent[self.parent >= 0], minlength=self.n)
-        starts = np.r_[0, np.cumsum(counts)[:-1]] + int((self.parent < 0).sum())
-        return [order[s : s + c] for s, c in zip(starts, counts, strict=True)]
-
 
 @dataclass
 class Posts:

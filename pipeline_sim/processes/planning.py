@@ -57,9 +57,9 @@ def _place(model, kidx: np.ndarray, rows: np.ndarray, cause: str) -> None:
 def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     """Fill free places in the pools: from the post's own subtree (`local`), or from anywhere.
 
-    With structure targets on, each pool first takes candidates of groups it lacks (women, young,
-    ethnic minorities, the youngest of the three age groups) up to its share of the target, then
-    the best of the rest.
+    With structure targets on, pools that lack a group (women, young, ethnic minorities, the
+    youngest of the three age groups) first take one of its candidates, in as many pools as the
+    group's shortfall from its target share of the level's pool places; then the best of the rest.
     """
     c, p, scen = model.cadres, model.posts, model.scenario
     plan = scen.planning
@@ -94,15 +94,12 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     free_need = free[need].astype(np.int64)
     taken = np.zeros(len(owner), dtype=bool)
     if plan.structure_targets:
-        for in_group, target in _target_groups(model, posts, owner, rows):
-            quota = np.minimum(
-                free_need,
-                np.maximum(0, int(np.ceil(target * plan.max_candidates)) - _in_pool(model, need, in_group)),
-            )
+        for in_group, target in _target_groups(model):
+            quota = _target_quota(model, need, free_need, prio, in_group, target)
             if not quota.any():
                 continue
             pick = np.flatnonzero(~taken & (quota[owner] > 0))
-            pick = pick[in_group(owner[pick], rows[pick])]
+            pick = pick[in_group(posts[owner[pick]], rows[pick])]
             won = pick[match(owner[pick], rows[pick], score[pick], quota, cap, prio)]
             taken[won] = True
             np.subtract.at(free_need, owner[won], 1)
@@ -114,24 +111,25 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     _place(model, need[owner[chosen]], rows[chosen], cause)
 
 
-def _target_groups(model, posts, owner, rows):
-    """(membership test, target share) for each structure target: women, young, minorities and the
-    youngest age group (the other two age groups are what remains)."""
+def _target_groups(model):
+    """(membership test of (post, cadre row), target share) for each structure target: women,
+    young (by the post's level), ethnic minorities and the youngest age group (the other two age
+    groups are what remains)."""
     c, m = model.cadres, model.scenario.metrics
     young_age = np.array([m.young_age.get(lvl, 40.0) for lvl in model.levels])
     age = model.year + 0.5 - c.birth
 
-    def women(o, r):
-        return c.female[r]
+    def women(post, row):
+        return c.female[row]
 
-    def young(o, r):
-        return age[r] < young_age[model.posts.level[posts[o]]]
+    def young(post, row):
+        return age[row] < young_age[model.posts.level[post]]
 
-    def minority(o, r):
-        return c.minority[r]
+    def minority(post, row):
+        return c.minority[row]
 
-    def youngest_group(o, r):
-        return age[r] < m.age_group_edges[0]
+    def youngest_group(post, row):
+        return age[row] < m.age_group_edges[0]
 
     return [
         (women, m.target_women),
@@ -141,14 +139,27 @@ def _target_groups(model, posts, owner, rows):
     ]
 
 
-def _in_pool(model, need: np.ndarray, in_group) -> np.ndarray:
-    """How many members of a group each pool in `need` already holds."""
-    pools = model.pools[need]
-    o, slot = np.nonzero(pools >= 0)
-    counts = np.zeros(len(need), dtype=np.int64)
-    if len(o):
-        np.add.at(counts, o[in_group(o, pools[o, slot])], 1)
-    return counts
+def _target_quota(model, need, free_need, prio, in_group, target: float) -> np.ndarray:
+    """Places reserved for a group in the pools `need`, so that at each level the group's share of
+    all pool places approaches `target`: one place in each of as many pools lacking the group as
+    the level's shortfall, highest-priority pools first."""
+    p, pools = model.posts, model.pools
+    level_of = p.level[p.key_posts].astype(np.int64)
+    n_levels = model.units.n_levels
+    places = np.bincount(level_of, minlength=n_levels) * pools.shape[1]
+    kk, ss = np.nonzero(pools >= 0)
+    member = in_group(p.key_posts[kk], pools[kk, ss])
+    have = np.bincount(level_of[kk[member]], minlength=n_levels)
+    shortfall = np.maximum(0, np.ceil(target * places).astype(np.int64) - have)
+    has_member = np.zeros(len(p.key_posts), dtype=bool)
+    has_member[kk[member]] = True
+    lacking = np.flatnonzero(~has_member[need] & (free_need > 0))
+    quota = np.zeros(len(need), dtype=np.int64)
+    if len(lacking):
+        lv = level_of[need[lacking]]
+        first = group_rank(lv, prio[lacking]) < shortfall[lv]
+        quota[lacking[first]] = 1
+    return quota
 
 
 def _market_pairs(model, posts, free, cap, score, staff_ranks, rng):

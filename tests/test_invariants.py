@@ -171,10 +171,7 @@ def test_records_stay_consistent_with_every_mechanism_on(scenario, seed, years):
         "integrity.p_violation": 0.05,  # enough discipline to matter in a tiny hierarchy
         "confidence.enabled": True,
         "rotation.enabled": True,
-        "rotation.rate_down": 0.1,
-        "rotation.rate_up": 0.1,
-        "rotation.rate_locality": 0.1,
-        "rotation.rate_sector": 0.1,
+        "rotation.rate": 0.4,
         "rotation.two_term_rule": True,
         "rotation.nonlocal_posts": [f"{levels[1]}.party.head"],
         "fast_track.enabled": True,

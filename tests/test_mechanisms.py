@@ -53,10 +53,7 @@ def exits_of(model: PipelineModel, uids) -> dict[int, str]:
 
 ROTATE_A_LOT = {
     "rotation.enabled": True,
-    "rotation.rate_down": 0.2,
-    "rotation.rate_up": 0.2,
-    "rotation.rate_locality": 0.2,
-    "rotation.rate_sector": 0.2,
+    "rotation.rate": 0.8,
     "demography.p_leave_leader": 0.05,  # vacancies to rotate into
 }
 

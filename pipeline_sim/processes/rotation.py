@@ -137,7 +137,8 @@ def _rotate(model) -> None:
         & (c.ban_until <= model.year)
     )
     u = model.stream("rotation").random(len(candidates))
-    rates = np.cumsum([rot.rate_down, rot.rate_up, rot.rate_locality, rot.rate_sector])
+    d = rot.directions
+    rates = rot.rate * np.cumsum([d.down, d.up, d.locality, d.sector])
     direction = np.searchsorted(rates, u, side="right")  # 0 down, 1 up, 2 locality, 3 sector, 4 none
     weak = model.units.weak
 

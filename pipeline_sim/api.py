@@ -173,10 +173,11 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
         raise OutputError(
             f"{out}: already holds results; choose another --out or pass --overwrite to replace them"
         )
-    parent = out.parent if not out.exists() else out
-    probe = parent
+    probe = out
     while not probe.exists():
         probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{out}: cannot create a folder there ({probe} is a file)")
     if not os.access(probe, os.W_OK):
         raise OutputError(f"{out}: cannot write here ({probe} is not writable)")
 

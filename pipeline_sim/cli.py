@@ -163,6 +163,99 @@ SUMMARY_LABELS = {
 
 
 @app.command()
+def compare(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files; the first is the reference.")],
+    reps: Annotated[int, typer.Option(min=1, help="Replications per scenario.")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
+    years: Annotated[int | None, typer.Option(min=1, help="Years to simulate.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder (default results/compare-...).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:port), or 'local'.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted comparison in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison in --out.")] = False,
+    sets: SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run scenarios with the same seeds and report paired differences (HTML report + data)."""
+    from pipeline_sim.compare import compare as run_compare
+    from pipeline_sim.compare import default_folder, load_all
+    from pipeline_sim.experiment import ExperimentError
+
+    if len(scenarios) < 1:
+        fail("give at least one scenario file")
+    try:
+        scens = load_all(scenarios, parse_sets(sets))
+    except ScenarioError as exc:
+        fail(str(exc))
+    names = [s.name for s in scens]
+    if out_dir is None:
+        folder = default_folder(names)
+        if resume:
+            fail("--resume needs --out FOLDER: the folder of the interrupted comparison")
+    else:
+        folder = out_dir
+    command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("compare", total=len(scens) * reps)
+
+        def on_done(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = run_compare(
+                scens,
+                reps,
+                seed,
+                years,
+                folder,
+                workers=workers,
+                scheduler=scheduler,
+                resume=resume,
+                overwrite=overwrite,
+                on_done=on_done,
+                command=command,
+            )
+        except ExperimentError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: finished runs are kept in {folder}/runs; "
+                f"continue with the same command plus --resume --out {folder}"
+            )
+            raise typer.Exit(130) from None
+    d = result.differences
+    if len(d):
+        table = Table(
+            title=f"difference from {names[0]} (mean over years, 95% interval, paired by seed)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
+        for col in ("scenario", "outcome", "difference", "clear of noise"):
+            table.add_column(col, justify="left" if col in ("scenario", "outcome") else "right")
+        for _, r in d.iterrows():
+            table.add_row(
+                str(r["scenario"]),
+                str(r["outcome"]),
+                f"{r['mean_diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]",
+                "yes" if r["clear"] else "no",
+            )
+        out.print(table)
+    out.print(f"report: [bold]{folder / 'report.html'}[/]; data: {folder / 'data.parquet'}")
+
+
+@app.command()
 def validate(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario TOML files.")],
 ) -> None:

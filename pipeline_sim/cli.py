@@ -256,6 +256,100 @@ def compare(
 
 
 @app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Base scenario file.")],
+    vary: Annotated[list[str], typer.Option("--vary", help="KEY=LOW:HIGH or KEY=A,B,C (repeatable).")],
+    design: Annotated[str, typer.Option(help="factorial, lhs, sobol or morris.")] = "lhs",
+    samples: Annotated[
+        int, typer.Option(min=1, help="Base samples (lhs: points; sobol: N; morris: trajectories).")
+    ] = 64,
+    levels: Annotated[int, typer.Option(min=2, help="Values per numeric factor in a factorial design.")] = 3,
+    reps: Annotated[int, typer.Option(min=1, help="Replications per parameter set.")] = 5,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
+    years: Annotated[int | None, typer.Option(min=1, help="Years to simulate.")] = None,
+    outcome: Annotated[
+        list[str] | None, typer.Option("--outcome", help="Outcome to analyse (repeatable).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder (default results/sweep-<name>).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, or 'local'.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted sweep in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing sweep in --out.")] = False,
+    sets: SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Sweep scenario keys over a design; write the experiment table, sensitivity indices and a report."""
+    from pipeline_sim.compare import default_folder
+    from pipeline_sim.experiment import ExperimentError
+    from pipeline_sim.sweep import design_points, parse_vary, run_sweep
+
+    overrides = parse_sets(sets)
+    base = load(scenario, overrides)
+    try:
+        factors = parse_vary(vary, scenario, overrides)
+        n_points = len(design_points(factors, design, samples, levels, seed)[0])
+    except ExperimentError as exc:
+        fail(str(exc))
+    if out_dir is None:
+        if resume:
+            fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
+        folder = default_folder([base.name], Path("results")).with_name(f"sweep-{base.name}")
+        i = 2
+        while folder.exists() and any(folder.iterdir()):
+            folder = folder.with_name(f"sweep-{base.name}-{i}")
+            i += 1
+    else:
+        folder = out_dir
+    command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task(f"sweep ({n_points} sets x {reps})", total=n_points * reps)
+
+        def on_done(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = run_sweep(
+                base,
+                factors,
+                design,
+                samples,
+                levels,
+                reps,
+                seed,
+                years,
+                folder,
+                outcome,
+                workers,
+                scheduler,
+                resume,
+                overwrite,
+                on_done,
+                command,
+            )
+        except ExperimentError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: finished runs are kept in {folder}/runs; "
+                f"continue with the same command plus --resume --out {folder}"
+            )
+            raise typer.Exit(130) from None
+    if len(result.indices):
+        out.print(result.indices.round(3).to_string(index=False))
+    out.print(f"report: [bold]{folder / 'report.html'}[/]; table: {folder / 'experiments.parquet'}")
+
+
+@app.command()
 def validate(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario TOML files.")],
 ) -> None:

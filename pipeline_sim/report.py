@@ -280,10 +280,127 @@ def write_compare_report(
         "<p class='note'>The data behind every figure is in <code>data.parquet</code> (one row per run, "
         "year, level, sector and metric) and <code>outcomes.parquet</code> (one row per run).</p>"
     )
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(' vs '.join(names))}</title>"
+    path.write_text(_page(" vs ".join(names), parts), encoding="utf-8")
+
+
+def _page(title: str, parts: list[str]) -> str:
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
         + "\n".join(parts)
         + "</body></html>"
     )
-    path.write_text(page, encoding="utf-8")
+
+
+def write_sweep_report(
+    path: Path,
+    base,
+    factors,
+    design: str,
+    table: pd.DataFrame,
+    indices: pd.DataFrame,
+    outcomes: list[str],
+    reps: int,
+    command: str | None,
+) -> None:
+    """The sweep report: the design, sensitivity indices, and each outcome against each parameter."""
+    keys = [f.key for f in factors]
+    n_points = int(table["point"].nunique())
+    parts = [
+        f"<h1>Sweep of {html.escape(base.name)}: {html.escape(', '.join(keys))}</h1>",
+        f"<p class='note'>{design} design, {n_points} parameter sets x {reps} replications "
+        f"(the same seeds at every point); created {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        + (f"; <code>{html.escape(command)}</code>" if command else "")
+        + "</p><ul>",
+    ]
+    for f in factors:
+        rng = ", ".join(map(str, f.categories)) if f.categories is not None else f"{f.low:g} to {f.high:g}"
+        parts.append(f"<li><code>{html.escape(f.key)}</code>: {html.escape(rng)}</li>")
+    parts.append("</ul>")
+    if len(indices):
+        parts.append("<h2>Sensitivity</h2>")
+        if "S1" in indices:
+            parts.append(
+                "<p class='note'>Sobol indices: first-order (S1, the share of the outcome's variance due to "
+                "the parameter alone) and total (ST, including its interactions), with 95% intervals.</p>"
+            )
+            fig = make_subplots(rows=1, cols=2, subplot_titles=("first-order S1", "total ST"))
+            for j, key in enumerate(keys):
+                s = indices[indices["parameter"] == key]
+                for col, (val, conf) in enumerate((("S1", "S1_conf"), ("ST", "ST_conf")), start=1):
+                    fig.add_trace(
+                        go.Bar(
+                            x=s["outcome"],
+                            y=s[val],
+                            name=key,
+                            marker_color=COLORS[j % len(COLORS)],
+                            error_y={"type": "data", "array": s[conf]},
+                            showlegend=col == 1,
+                            legendgroup=key,
+                        ),
+                        row=1,
+                        col=col,
+                    )
+        else:
+            parts.append(
+                "<p class='note'>Morris screening: mu* (mean absolute elementary effect, with 95% interval) "
+                "and sigma (its spread: non-linearity or interactions).</p>"
+            )
+            fig = make_subplots(rows=1, cols=2, subplot_titles=("mu*", "sigma"))
+            for j, key in enumerate(keys):
+                s = indices[indices["parameter"] == key]
+                fig.add_trace(
+                    go.Bar(
+                        x=s["outcome"],
+                        y=s["mu_star"],
+                        name=key,
+                        marker_color=COLORS[j % len(COLORS)],
+                        error_y={"type": "data", "array": s["mu_star_conf"]},
+                        legendgroup=key,
+                    ),
+                    row=1,
+                    col=1,
+                )
+                fig.add_trace(
+                    go.Bar(
+                        x=s["outcome"],
+                        y=s["sigma"],
+                        name=key,
+                        marker_color=COLORS[j % len(COLORS)],
+                        showlegend=False,
+                        legendgroup=key,
+                    ),
+                    row=1,
+                    col=2,
+                )
+        fig.update_layout(barmode="group", height=420, title="Which parameters drive which outcomes")
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+        parts.append(_table(indices.round(4)))
+    parts.append(
+        "<h2>Outcomes against parameters</h2><p class='note'>Each dot is a parameter set "
+        "(mean over replications).</p>"
+    )
+    mean = table.groupby(["point", *keys], dropna=False)[outcomes].mean().reset_index()
+    for outcome in outcomes:
+        title, ylabel, pct = FIGURES.get(outcome, (outcome, outcome, False))
+        fig = make_subplots(rows=1, cols=len(keys), subplot_titles=keys)
+        for j, key in enumerate(keys, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=mean[key],
+                    y=mean[outcome],
+                    mode="markers",
+                    showlegend=False,
+                    marker={"color": COLORS[0], "opacity": 0.6},
+                ),
+                row=1,
+                col=j,
+            )
+        fig.update_yaxes(title_text=ylabel, tickformat=".0%" if pct else None, col=1)
+        fig.update_layout(title=title, height=320)
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    parts.append(
+        "<p class='note'>One row per run (inputs, seed, outcomes): <code>experiments.parquet</code>; "
+        "indices: <code>sensitivity.parquet</code>; every metric of every run: <code>runs/</code>.</p>"
+    )
+    path.write_text(_page(f"sweep {base.name}", parts), encoding="utf-8")

@@ -1,0 +1,258 @@
+"""`pipeline-sim sweep`: parameter sweeps and sensitivity analysis (designs and indices by SALib).
+
+Every design point is run with the same replication seeds (common random numbers), so differences
+between points come from the parameters, not from chance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline_sim.api import OutputError, check_out_dir
+from pipeline_sim.experiment import HEADLINE_OUTCOMES, ExperimentError, RunSpec, execute, run_outcomes
+from pipeline_sim.scenario import Scenario, ScenarioError, load_scenario, parse_override_value
+
+DESIGNS = ("factorial", "lhs", "sobol", "morris")
+
+
+@dataclass
+class Factor:
+    """One varied scenario key: a numeric range [low, high] or a list of categories."""
+
+    key: str
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    categories: list[Any] | None = None
+
+    def values(self, levels: int) -> list[Any]:
+        """Values for a factorial design."""
+        if self.categories is not None:
+            return list(self.categories)
+        grid = np.linspace(self.low, self.high, levels)
+        if self.integer:
+            return sorted({round(v) for v in grid})
+        return [float(v) for v in grid]
+
+    def from_unit(self, u: np.ndarray) -> list[Any]:
+        """Map SALib samples (drawn in the factor's bounds) to scenario values."""
+        if self.categories is not None:
+            idx = np.minimum(np.floor(u).astype(int), len(self.categories) - 1)
+            return [self.categories[i] for i in idx]
+        if self.integer:
+            return [round(v) for v in u]
+        return [float(v) for v in u]
+
+    def bounds(self) -> list[float]:
+        if self.categories is not None:
+            return [0.0, float(len(self.categories))]
+        if self.integer:  # each integer gets an equal share of the range
+            return [self.low - 0.5 + 1e-9, self.high + 0.5 - 1e-9]
+        return [self.low, self.high]
+
+
+def _dotted(data: dict, key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def parse_vary(items: list[str], base: str | Path | dict, overrides: dict | None = None) -> list[Factor]:
+    """Parse ``key=low:high`` (numeric) or ``key=a,b,c`` (categories), checking every key and value
+    against the scenario schema before anything runs."""
+    if not items:
+        raise ExperimentError("give at least one --vary KEY=LOW:HIGH or KEY=A,B,C")
+    factors = []
+    for item in items:
+        key, sep, spec = item.partition("=")
+        key, spec = key.strip(), spec.strip()
+        if not sep or not key or not spec:
+            raise ExperimentError(f"--vary {item!r}: expected KEY=LOW:HIGH or KEY=A,B,C")
+        if any(f.key == key for f in factors):
+            raise ExperimentError(f"--vary {key}: given twice")
+        if ":" in spec and "," not in spec:
+            lo_s, _, hi_s = spec.partition(":")
+            lo, hi = parse_override_value(lo_s.strip()), parse_override_value(hi_s.strip())
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lo, hi)):
+                raise ExperimentError(f"--vary {key}={spec}: a range needs two numbers LOW:HIGH")
+            if not lo < hi:
+                raise ExperimentError(f"--vary {key}={spec}: empty range (LOW must be below HIGH)")
+            checked = [_check(base, overrides, key, v, item) for v in (lo, hi)]
+            integer = all(isinstance(v, int) and not isinstance(v, bool) for v in checked)
+            factors.append(Factor(key, float(lo), float(hi), integer=integer))
+        else:
+            cats = [parse_override_value(v.strip()) for v in spec.split(",") if v.strip()]
+            if len(cats) < 2:
+                raise ExperimentError(f"--vary {key}={spec}: give at least two values A,B")
+            factors.append(Factor(key, categories=[_check(base, overrides, key, v, item) for v in cats]))
+    return factors
+
+
+def _check(base, overrides, key, value, item) -> Any:
+    try:
+        scen = load_scenario(base, overrides={**(overrides or {}), key: value})
+    except ScenarioError as exc:
+        raise ExperimentError(f"--vary {item}: {exc}") from None
+    return _dotted(scen.model_dump(mode="json"), key)
+
+
+def design_points(factors: list[Factor], design: str, samples: int, levels: int, seed: int):
+    """The design: (rows of scenario values per factor, the SALib problem, raw samples or None)."""
+    if design not in DESIGNS:
+        raise ExperimentError(f"--design {design!r}: expected one of {', '.join(DESIGNS)}")
+    problem = {
+        "num_vars": len(factors),
+        "names": [f.key for f in factors],
+        "bounds": [f.bounds() for f in factors],
+    }
+    if design == "factorial":
+        rows = [list(p) for p in itertools.product(*(f.values(levels) for f in factors))]
+        return rows, problem, None
+    from SALib.sample import latin, morris, sobol
+
+    if design == "lhs":
+        x = latin.sample(problem, samples, seed=seed)
+    elif design == "sobol":
+        x = sobol.sample(problem, samples, calc_second_order=False, seed=seed)
+    else:
+        x = morris.sample(problem, samples, num_levels=4, seed=seed)
+    rows = [list(r) for r in zip(*(f.from_unit(x[:, j]) for j, f in enumerate(factors)), strict=True)]
+    return rows, problem, x
+
+
+def sensitivity(
+    design: str, problem: dict, x: np.ndarray | None, table: pd.DataFrame, outcomes: list[str]
+) -> pd.DataFrame:
+    """First-order and total Sobol indices (or Morris mu* and sigma), with 95% intervals, for
+    each outcome (its mean over replications at each design point)."""
+    if design not in ("sobol", "morris"):
+        return pd.DataFrame()
+    from SALib.analyze import morris as morris_analyze
+    from SALib.analyze import sobol as sobol_analyze
+
+    mean = table.groupby("point")[outcomes].mean().sort_index()
+    rows = []
+    for outcome in outcomes:
+        y = mean[outcome].to_numpy(dtype=float)
+        if np.isnan(y).any() or np.allclose(y, y[0]):
+            continue  # undefined or constant: no variance to apportion
+        if design == "sobol":
+            res = sobol_analyze.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=0)
+            for j, name in enumerate(problem["names"]):
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "parameter": name,
+                        "S1": res["S1"][j],
+                        "S1_conf": res["S1_conf"][j],
+                        "ST": res["ST"][j],
+                        "ST_conf": res["ST_conf"][j],
+                    }
+                )
+        else:
+            res = morris_analyze.analyze(problem, x, y, conf_level=0.95, seed=0)
+            for j, name in enumerate(problem["names"]):
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "parameter": name,
+                        "mu_star": res["mu_star"][j],
+                        "mu_star_conf": res["mu_star_conf"][j],
+                        "sigma": res["sigma"][j],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Sweep:
+    folder: Path
+    table: pd.DataFrame
+    indices: pd.DataFrame
+
+
+def run_sweep(
+    base: Scenario,
+    factors: list[Factor],
+    design: str,
+    samples: int,
+    levels: int,
+    reps: int,
+    seed: int,
+    years: int | None,
+    folder: Path,
+    outcomes: list[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_done: Callable[[int, int], None] | None = None,
+    command: str | None = None,
+) -> Sweep:
+    """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html."""
+    outcomes = outcomes or list(HEADLINE_OUTCOMES)
+    unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
+    if unknown:
+        raise ExperimentError(
+            f"--outcome {', '.join(unknown)}: expected some of {', '.join(HEADLINE_OUTCOMES)}"
+        )
+    rows, problem, x = design_points(factors, design, samples, levels, seed)
+    base_data = base.model_dump(mode="json")
+    manifest = {
+        "base": base_data,
+        "factors": [f.__dict__ for f in factors],
+        "design": design,
+        "samples": samples,
+        "levels": levels,
+        "reps": reps,
+        "seed": seed,
+        "years": years,
+    }
+    _prepare(folder, manifest, resume, overwrite)
+    specs, inputs = [], []
+    for i, values in enumerate(rows):
+        overrides = dict(zip((f.key for f in factors), values, strict=True))
+        scen = load_scenario(base_data, overrides=overrides)
+        data = scen.model_dump(mode="json")
+        inputs.append({"point": i, **overrides})
+        for rep in range(reps):
+            specs.append(RunSpec(f"p{i:05d}-r{rep:03d}", data, seed + rep, years, {"point": i, "rep": rep}))
+    metrics = execute(specs, folder, workers=workers, scheduler=scheduler, on_done=on_done)
+    table = run_outcomes(metrics, ["point", "rep", "seed"])[["point", "rep", "seed", *outcomes]]
+    table = pd.DataFrame(inputs).merge(table, on="point").sort_values(["point", "rep"]).reset_index(drop=True)
+    table.to_parquet(folder / "experiments.parquet", index=False)
+    indices = sensitivity(design, problem, x, table, outcomes)
+    indices.to_parquet(folder / "sensitivity.parquet", index=False)
+    from pipeline_sim.report import write_sweep_report
+
+    write_sweep_report(folder / "report.html", base, factors, design, table, indices, outcomes, reps, command)
+    return Sweep(folder, table, indices)
+
+
+def _prepare(folder: Path, manifest: dict, resume: bool, overwrite: bool) -> None:
+    path = folder / "sweep.json"
+    manifest = json.loads(json.dumps(manifest))
+    if resume:
+        if not path.exists():
+            raise ExperimentError(f"{folder}: nothing to resume (no sweep.json); run without --resume")
+        if json.loads(path.read_text(encoding="utf-8")) != manifest:
+            raise ExperimentError(f"{folder}: holds a different sweep; resume it with the same arguments")
+        return
+    try:
+        check_out_dir(folder, overwrite)
+    except OutputError as exc:
+        raise ExperimentError(str(exc)) from None
+    if folder.exists() and overwrite:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")

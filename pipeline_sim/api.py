@@ -165,14 +165,27 @@ def default_out_dir(scenario: Scenario, root: Path = Path("results")) -> Path:
     return root / f"{scenario.name}-{i}"
 
 
+RESULT_MARKERS = ("manifest.json", "comparison.json", "sweep.json")
+
+
 def check_out_dir(out: Path, overwrite: bool) -> None:
-    """Fail early (before any run) if results cannot be written to `out`."""
+    """Fail early (before any run) if results cannot be written to `out`.
+
+    A folder that already holds results is only replaced with `overwrite`; a folder holding
+    anything else, the working folder or one of its parents is never replaced.
+    """
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputError(
-            f"{out}: already holds results; choose another --out or pass --overwrite to replace them"
-        )
+    if out.exists() and any(out.iterdir()):
+        resolved, cwd = out.resolve(), Path.cwd().resolve()
+        if resolved == cwd or resolved in cwd.parents:
+            raise OutputError(f"{out}: is the working folder or contains it; choose a new folder for --out")
+        if not any((out / marker).exists() for marker in RESULT_MARKERS):
+            raise OutputError(f"{out}: holds other files (not pipeline-sim results); choose another --out")
+        if not overwrite:
+            raise OutputError(
+                f"{out}: already holds results; choose another --out or pass --overwrite to replace them"
+            )
     probe = out
     while not probe.exists():
         probe = probe.parent
@@ -180,6 +193,23 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
         raise OutputError(f"{out}: cannot create a folder there ({probe} is a file)")
     if not os.access(probe, os.W_OK):
         raise OutputError(f"{out}: cannot write here ({probe} is not writable)")
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Move the finished folder `new` to `out`; an old results folder there is set aside first and
+    deleted only once the new one is in place."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    try:
+        new.rename(out)
+    except BaseException:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_results(result: RunResult, out: Path, overwrite: bool = False, command: str | None = None) -> Path:
@@ -194,6 +224,7 @@ def write_results(result: RunResult, out: Path, overwrite: bool = False, command
     from pipeline_sim import __version__
 
     check_out_dir(out, overwrite)
+    out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -224,9 +255,7 @@ def write_results(result: RunResult, out: Path, overwrite: bool = False, command
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,10 +67,12 @@ def prepare_folder(folder: Path, manifest: dict, resume: bool, overwrite: bool) 
         check_out_dir(folder, overwrite)
     except OutputError as exc:
         raise ExperimentError(str(exc)) from None
-    if folder.exists() and overwrite:
-        import shutil
-
-        shutil.rmtree(folder)
+    if folder.exists() and overwrite and (folder / "comparison.json").exists():
+        # set the old one aside (check_out_dir refused anything that is not a comparison or sweep)
+        folder.rename(folder.with_name(f".{folder.name}.old"))
+        shutil.rmtree(folder.with_name(f".{folder.name}.old"), ignore_errors=True)
+    elif folder.exists() and overwrite and any(folder.iterdir()):
+        raise ExperimentError(f"{folder}: holds other results than a comparison; choose another --out")
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 

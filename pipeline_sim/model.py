@@ -124,6 +124,8 @@ class PipelineModel(mesa.Model):
         self.last_assessed_year = self.year
         self.term_index = self.year_in_term = -1
         self.is_term_start = self.is_midterm = self.is_congress_year = False
+        #: true while the congress's moves and elections run: holders seated then start a new term
+        self.at_term_boundary = False
 
         self._populate()
         self._unit_agents: list[UnitAgent] | None = None
@@ -135,6 +137,7 @@ class PipelineModel(mesa.Model):
         # the recorded years
         for _ in range(sim.burn_in_years):
             self._user_step()
+        self.events.blocks.clear()  # the event log covers the recorded years only
 
     # ------------------------------------------------------------------------------------------
     # random streams
@@ -338,7 +341,9 @@ class PipelineModel(mesa.Model):
         block = {k: np.concatenate([holders[k], staff[k]]) for k in holders}
         self.cadres.append(block)
         p.holder[:] = np.arange(p.n)
-        p.term_start[:] = self.year - in_post
+        # half of the first heads were (re-)elected for a second consecutive term in the post [E]
+        second = rng.random(p.n) < 0.5
+        p.term_start[:] = self.first_year - np.where(second, self.scenario.simulation.term_years, 0)
         self.cadres.breadth[:] = experience_breadth(self, np.arange(self.cadres.n))
         # two years of assessment history, then the first planning
         for _ in range(2):

@@ -252,7 +252,11 @@ def _prepare(folder: Path, manifest: dict, resume: bool, overwrite: bool) -> Non
         check_out_dir(folder, overwrite)
     except OutputError as exc:
         raise ExperimentError(str(exc)) from None
-    if folder.exists() and overwrite:
-        shutil.rmtree(folder)
+    if folder.exists() and overwrite and (folder / "sweep.json").exists():
+        # set the old one aside (check_out_dir refused anything that is not a comparison or sweep)
+        folder.rename(folder.with_name(f".{folder.name}.old"))
+        shutil.rmtree(folder.with_name(f".{folder.name}.old"), ignore_errors=True)
+    elif folder.exists() and overwrite and any(folder.iterdir()):
+        raise ExperimentError(f"{folder}: holds other results than a sweep; choose another --out")
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")

@@ -189,12 +189,14 @@ def test_ban_lengths_follow_the_2022_or_2025_rules(rules, months):
             form, **{"integrity.ban_rules": rules, "integrity.removal": "lenient", "integrity.p_resign": 0.0}
         )
         c = model.cadres
-        culprits = np.flatnonzero((c.post >= 0) & (c.t_retire > model.year + 10))[:3]
+        culprits = np.flatnonzero((c.post >= 0) & (c.t_retire > model.year + 10))[:200]
         uids = c.uid[culprits].copy()
         c.violation[culprits] = True
         model.step()
-        rows = rows_of(model, uids)
-        assert (c.ban_until[rows] == model.year + int(np.ceil(month / 12))).all(), form
+        years = c.ban_until[rows_of(model, uids)] - model.year
+        # whole years of the ban, and one more year with the chance of the remaining months
+        assert set(np.unique(years)) <= {month // 12, month // 12 + 1}, form
+        assert years.mean() == pytest.approx(month / 12, abs=0.12), form
 
 
 @pytest.mark.parametrize("removal", ["strict", "lenient"])

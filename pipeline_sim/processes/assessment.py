@@ -15,7 +15,9 @@ SUMMARY = (
 EXCELLENT, GOOD, COMPLETED, NOT_COMPLETED = 0, 1, 2, 3
 
 
-def grades_from_scores(score: np.ndarray, unit: np.ndarray, a, counted: np.ndarray) -> np.ndarray:
+def grades_from_scores(
+    score: np.ndarray, unit: np.ndarray, a, counted: np.ndarray, not_completed: np.ndarray | None = None
+) -> np.ndarray:
     """Grades by score band, then the excellent cap applied within each unit.
 
     Only rows in `counted` take part in the cap. With e kept excellent out of E candidates and G
@@ -25,6 +27,8 @@ def grades_from_scores(score: np.ndarray, unit: np.ndarray, a, counted: np.ndarr
     grade = np.full(len(score), NOT_COMPLETED, dtype=np.int8)
     for band in (a.band_completed, a.band_good, a.band_excellent):
         grade -= score >= band
+    if not_completed is not None:  # e.g. disciplined in the year (Reg. 124), before the cap counts
+        grade[not_completed] = NOT_COMPLETED
     exc = np.flatnonzero((grade == EXCELLENT) & counted)
     if len(exc):
         n_units = int(unit.max()) + 1
@@ -51,8 +55,7 @@ def run(model) -> None:
     score = np.float32(a.score_mean + a.inflation) + np.float32(a.score_sd) * z
     score += np.float32(a.noise_sd) * noise
     score += np.float32(a.satisfaction_weight) * c.prestige
-    grade = grades_from_scores(score, c.unit, a, active)
-    grade[c.disciplined_year == model.year] = NOT_COMPLETED  # disciplined in the year (Reg. 124)
+    grade = grades_from_scores(score, c.unit, a, active, not_completed=c.disciplined_year == model.year)
     # rows of cadres who left service are never read again, so they are written without masking
     slot = model.year % HISTORY
     fresh = c.grades[:, (model.year - 1) % HISTORY] == NO_GRADE  # no earlier grade: merit starts here

@@ -29,4 +29,8 @@ def run(model) -> None:
     holders = np.flatnonzero(c.post >= 0)
     short = c.t_retire[holders] - new_term < cg.reelect_min_service_years
     step_down(model, holders[short], "age_limit")
-    fill_vacancies(model, at_year=new_term, min_service=cg.first_time_min_service_years)
+    model.at_term_boundary = True
+    try:
+        fill_vacancies(model, at_year=new_term, min_service=cg.first_time_min_service_years)
+    finally:
+        model.at_term_boundary = False

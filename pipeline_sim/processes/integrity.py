@@ -71,8 +71,10 @@ def run(model) -> None:
         model.tally.add_cadres(f"disciplined_{name}", rows)
         model.events.log("discipline", name, model, rows, c.post[rows].copy())
         if name != "expulsion":
+            # a ban of m months lasts m // 12 decision years, one more with chance (m % 12) / 12
             months = bans[name]
-            c.ban_until[rows] = np.maximum(c.ban_until[rows], year + int(np.ceil(months / 12)))
+            years = months // 12 + (rng.random(len(rows)) < (months % 12) / 12)
+            c.ban_until[rows] = np.maximum(c.ban_until[rows], year + years)
     c.disciplined_year[found] = year
     c.prestige[found] -= np.float32(0.5)
     drop_cadres_from_pools(model, found, "discipline")
@@ -85,17 +87,17 @@ def run(model) -> None:
     # the forms' own consequences
     exit_service(model, found[form == 3], "expelled")
     step_down(model, found[(form == 2) & holder], "removal_from_post")
-    c.violation[found[form >= 2]] = False
+    # the violation is dealt with, except for holders who are to be replaced (below)
+    c.violation[found] = False
     # a holder disciplined at replace_from or above: resigns, or is replaced now or at term end
     first_replaced = DISCIPLINE_FORMS.index(ig.replace_from)
     held = found[(form >= first_replaced) & (form < 2) & (c.post[found] >= 0)]
-    handled_in_place = found[form < first_replaced]
-    c.violation[handled_in_place] = False
     p_resign = ig.p_resign if ig.encourage_resignation else ig.p_resign / 5.0
     resign = held[rng.random(len(held)) < p_resign]
     exit_service(model, resign, "resigned")
     to_replace = held[c.status[held] == ACTIVE]
     c.detected[to_replace] = True
+    c.violation[to_replace] = True  # in office with a known violation until replaced
 
     # grounds for dismissal (Reg. 41): two "not completed" years; two reprimands in one term
     holders = (c.post >= 0) & (c.status == ACTIVE)

@@ -41,10 +41,14 @@ def run(model) -> None:
         _returns(model)
         _rotate(model)
     if model.is_congress_year and scen.congress.enabled:
-        if rot.two_term_rule:
-            _two_term(model)
-        if model.nonlocal_post.any():
-            _nonlocal(model)
+        model.at_term_boundary = True  # those moved now serve the new term
+        try:
+            if rot.two_term_rule:
+                _two_term(model)
+            if model.nonlocal_post.any():
+                _nonlocal(model)
+        finally:
+            model.at_term_boundary = False
     if rot.enabled:
         _recover_weak_units(model)
     if scen.fast_track.enabled:
@@ -64,6 +68,7 @@ def _movable(model, min_left: float) -> np.ndarray:
         & (c.moved_year < model.year)
         & (c.rotation_until < model.year)
         & (c.t_retire - model.year >= min_left)
+        & ~c.pending_removal
     )
 
 
@@ -74,13 +79,19 @@ def _posts_of_units(model, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _into_vacancies(model, rows, owner, posts, weight, cause) -> np.ndarray:
-    """Match cadres rows[owner[i]] to vacant posts[i] (preferring high `weight`), move them."""
+    """Match cadres rows[owner[i]] to vacant posts[i] (preferring high `weight`), move them.
+
+    A post that must be held by a non-local only takes a cadre from another locality.
+    """
+    c, p = model.cadres, model.posts
+    ok = ~model.nonlocal_post[posts] | (c.home[rows[owner]] != p.locality[posts])
+    owner, posts, weight = owner[ok], posts[ok], np.asarray(weight)[ok]
     if len(owner) == 0:
         return np.zeros(0, dtype=np.int64)
     rng = model.stream("rotation")
     score = weight + rng.random(len(owner))
     won = match(posts, rows[owner], score, 1, 1, np.zeros(int(posts.max()) + 1))
-    _record_rotation(model, rows[owner[won]], cause)
+    _record_rotation(model, rows[owner[won]], cause, start=cause != "return")
     appoint(model, posts[won], rows[owner[won]], np.zeros(len(won), bool), kind="rotation", cause=cause)
     return rows[owner[won]]
 
@@ -94,13 +105,31 @@ def _record_rotation(model, rows: np.ndarray, cause: str, start: bool = True) ->
         c.rotation_until[rows] = model.year + model.scenario.rotation.duration_years - 1
 
 
-def _random_partners(model, rows: np.ndarray, pool: np.ndarray, group_of, differ) -> tuple:
+def _random_partners(model, rows: np.ndarray, pool: np.ndarray, group_of, differ, tries: int = 5) -> tuple:
     """Pair each of `rows` with a random member of `pool` in the same group where differ() holds.
 
-    Returns (rows, partners), each cadre used at most once on either side.
+    Unpaired rows draw again (up to `tries` times) among the pool members still free. Returns
+    (rows, partners), each cadre used at most once on either side.
     """
-    if len(rows) == 0 or len(pool) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    out_a, out_b = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    used = np.zeros(model.cadres.n, dtype=bool)
+    rows = np.asarray(rows, dtype=np.int64)
+    for _ in range(tries):
+        rows = rows[~used[rows]]
+        free = pool[~used[pool]]
+        if len(rows) == 0 or len(free) == 0:
+            break
+        a, b = _draw_partners(model, rows, free, group_of, differ)
+        if len(a) == 0:
+            continue
+        used[a] = used[b] = True
+        out_a.append(a)
+        out_b.append(b)
+    return np.concatenate(out_a), np.concatenate(out_b)
+
+
+def _draw_partners(model, rows, pool, group_of, differ):
+    """One draw of a random partner per row; conflicting pairs are dropped."""
     rng = model.stream("rotation")
     g_pool = group_of(pool)
     order = np.argsort(g_pool, kind="stable")
@@ -158,34 +187,42 @@ def _rotate(model) -> None:
     ok = (p.holder[posts] < 0) & (p.sector[posts] == c.sector[rows[owner]]) & (p.rank[posts] >= DEPUTY)
     _into_vacancies(model, rows, owner[ok], posts[ok], np.zeros(int(ok.sum())), "up")
 
-    # exchanges: partners are holders free to move who were not moved above
-    movable &= c.moved_year < model.year
+    # exchanges: a partner is rotated too, so it must meet the same conditions (planned, 10+
+    # years of service left, no ban) and not have moved this year
+    eligible = np.zeros(c.n, dtype=bool)
+    eligible[candidates] = True
+    eligible &= c.moved_year < model.year
     # across localities: exchange with a holder of the same grade and sector elsewhere
     rows = candidates[(direction == 2) & (c.locality[candidates] >= 0)]
-    pool = np.flatnonzero(movable & (c.locality >= 0))
+    pool = np.flatnonzero(eligible & (c.locality >= 0))
     a, b = _random_partners(
         model,
         rows,
         pool,
         group_of=lambda r: c.grade[r].astype(np.int64) * 16 + c.sector[r],
-        differ=lambda r, q: c.locality[r] != c.locality[q],
+        differ=lambda r, q: (c.locality[r] != c.locality[q]) & _fits(model, r, q),
     )
-    _record_rotation(model, a, "locality")
-    swap(model, a, b, "rotation", "locality")
-    movable[a] = movable[b] = False
+    _exchange(model, a, b, "locality")
+    eligible[a] = eligible[b] = False
 
     # across sectors: exchange with a holder of the same rank in another sector of the unit
     rows = candidates[direction == 3]
-    rows = rows[movable[rows]]
+    rows = rows[eligible[rows]]
     a, b = _random_partners(
         model,
         rows,
-        np.flatnonzero(movable),
+        np.flatnonzero(eligible),
         group_of=lambda r: c.unit[r].astype(np.int64) * 4 + c.grade[r] % 4,
-        differ=lambda r, q: c.sector[r] != c.sector[q],
+        differ=lambda r, q: (c.sector[r] != c.sector[q]) & _fits(model, r, q),
     )
-    _record_rotation(model, a, "sector")
-    swap(model, a, b, "rotation", "sector")
+    _exchange(model, a, b, "sector")
+
+
+def _exchange(model, a: np.ndarray, b: np.ndarray, cause: str) -> None:
+    """Rotate cadres a[i] and b[i] by exchanging their posts; both count as rotated."""
+    both = np.concatenate([a, b])
+    _record_rotation(model, both, cause)
+    swap(model, a, b, "rotation", cause)
 
 
 def _returns(model) -> None:
@@ -210,23 +247,25 @@ def _returns(model) -> None:
 
 
 def _exchange_or_step_down(model, rows: np.ndarray, cause: str) -> None:
-    """Move holders out of their posts: exchange among themselves across localities, else step down."""
+    """Move holders out of their posts by exchanging each with a holder of the same grade and sector
+    in another locality (one term of service left on both sides, the non-local rule respected);
+    those who cannot be exchanged step down."""
     c, rot = model.cadres, model.scenario.rotation
-    can_move = c.t_retire[rows] - model.year >= rot.special_min_service_left_years
-    movers = rows[can_move]
+    movers = rows[c.t_retire[rows] - model.year >= rot.special_min_service_left_years]
+    pool = np.flatnonzero(_movable(model, rot.special_min_service_left_years))
     a, b = _random_partners(
         model,
         movers,
-        movers,
+        pool,
         group_of=lambda r: c.grade[r].astype(np.int64) * 16 + c.sector[r],
         differ=lambda r, q: (c.locality[r] != c.locality[q]) & _fits(model, r, q),
     )
-    model.tally.add_cadres(f"rotations_{cause}", np.concatenate([a, b]))
-    c.rotated[a] = True
-    c.rotated[b] = True
+    both = np.concatenate([a, b])
+    model.tally.add_cadres(f"rotations_{cause}", both)
+    c.rotated[both] = True
     swap(model, a, b, "rotation", cause)
     moved = np.zeros(c.n, dtype=bool)
-    moved[a] = moved[b] = True
+    moved[both] = True
     step_down(model, rows[~moved[rows]], cause)
 
 
@@ -283,7 +322,7 @@ def _fast_track(model) -> None:
     pool = young[c.merit[young] >= cut]
     chosen = pool[rng.permutation(len(pool))[:n_take]]
     bottom = model.units.n_levels - 1
-    vacant = np.flatnonzero((p.holder < 0) & (p.level == bottom) & (p.rank == DEPUTY))
+    vacant = np.flatnonzero((p.holder < 0) & (p.level == bottom) & (p.rank == DEPUTY) & ~model.nonlocal_post)
     vacant = vacant[rng.permutation(len(vacant))]
     m = min(len(chosen), len(vacant))
     chosen, posts = chosen[:m], vacant[:m]

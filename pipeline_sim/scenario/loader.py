@@ -102,8 +102,28 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _table_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Tables whose default is itself a table (e.g. a retirement schedule) merge key by key too."""
+    from pipeline_sim.scenario.schema import Demography, Integrity, Rotation
+
+    for section, model, keys in (
+        ("demography", Demography, ("retirement_male", "retirement_female")),
+        ("integrity", Integrity, ("forms",)),
+        ("rotation", Rotation, ("directions",)),
+    ):
+        table = raw.get(section)
+        if not isinstance(table, dict):
+            continue
+        defaults = model().model_dump(mode="json")
+        for key in keys:
+            if isinstance(table.get(key), dict):
+                table[key] = deep_merge(defaults[key], table[key])
+    return raw
+
+
 def _expand_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     """Lay the hierarchy preset under the file's own hierarchy keys and fill level-keyed defaults."""
+    raw = _table_defaults(raw)
     hierarchy = raw.get("hierarchy", {})
     if not isinstance(hierarchy, dict):
         return raw
@@ -149,7 +169,8 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
                 break
             matches = [k for k in origin if k.startswith(probe + ".")]
             if matches:
-                file = origin[matches[0]]
+                sources = [origin[k] for k in matches]
+                file = "--set" if "--set" in sources else sources[0]
                 break
             probe = probe.rpartition(".")[0]
         msg = err["msg"]

@@ -23,7 +23,7 @@ NonNegFloat = Annotated[float, Field(ge=0.0)]
 class Section(BaseModel):
     """Base for every table of a scenario file: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,6 +599,10 @@ class Metrics(Section):
     def _edges_ascending(self) -> Metrics:
         if self.age_group_edges[0] >= self.age_group_edges[1]:
             raise ValueError(f"age_group_edges must be ascending, got {self.age_group_edges}")
+        if sum(self.target_age_groups) > 1.0 + 1e-9:
+            raise ValueError(
+                f"target_age_groups are shares of one whole: they sum to {sum(self.target_age_groups):g}"
+            )
         return self
 
 

@@ -25,6 +25,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "t_retire": (np.float64, (), 0.0),  # date of statutory retirement
     "entry_year": (np.int32, (), 0),
     "status": (np.int8, (), ACTIVE),
+    "exit_year": (np.int32, (), -1),
     # latent qualities (true, unobserved)
     "competence": (np.float32, (), 0.0),
     "post_skill": (np.float32, (), 0.0),
@@ -72,6 +73,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
 }
 
 ARCHIVE_FIELDS = (
+    "exit_year",
     "uid",
     "birth",
     "female",
@@ -102,7 +104,7 @@ class CadreTable:
         self._n = 0
         self._views: dict[str, np.ndarray] = {}
         self.next_uid = 0
-        self.archive: dict[str, list[np.ndarray]] = {name: [] for name in (*ARCHIVE_FIELDS, "exit_year")}
+        self.archive: dict[str, list[np.ndarray]] = {name: [] for name in ARCHIVE_FIELDS}
 
     def _refresh(self) -> None:
         self._views = {name: arr[: self._n] for name, arr in self._store.items()}
@@ -166,7 +168,6 @@ class CadreTable:
         if len(gone):
             for name in ARCHIVE_FIELDS:
                 self.archive[name].append(self._views[name][gone].copy())
-            self.archive["exit_year"].append(np.full(len(gone), year, np.int32))
             self._views["archived"][gone] = True
         free = np.flatnonzero(self._views["archived"])
         k = len(block["uid"])
@@ -179,10 +180,7 @@ class CadreTable:
 
     def archived(self) -> dict[str, np.ndarray]:
         """Cadres who left service, as archived at the recruitment after they left."""
-        out = {}
-        for name, parts in self.archive.items():
-            if name == "exit_year":
-                out[name] = np.concatenate(parts) if parts else np.zeros(0, np.int32)
-            else:
-                out[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=FIELDS[name][0])
-        return out
+        return {
+            name: np.concatenate(parts) if parts else np.zeros(0, dtype=FIELDS[name][0])
+            for name, parts in self.archive.items()
+        }

@@ -70,6 +70,8 @@ def vacate(model: PipelineModel, rows: np.ndarray, chain_ids: np.ndarray | None 
         p.vacancy_chain[posts] = np.asarray(chain_ids)[held]
     c.post[rows] = -1
     c.grade[rows] = 4 * c.level[rows] + STAFF_RANK
+    c.pending_removal[rows] = False  # out of the post: nothing left to remove them from
+    c.detected[rows] = False
     c.place[rows] = model.place_key(c.unit[rows].astype(np.int64), c.sector[rows], STAFF_RANK)
     return posts
 
@@ -87,6 +89,7 @@ def exit_service(model: PipelineModel, rows: np.ndarray, cause: str) -> None:
     vacate(model, rows)
     drop_cadres_from_pools(model, rows, "exit")
     c.status[rows] = STATUS[cause]
+    c.exit_year[rows] = model.year
 
 
 def dismiss(model: PipelineModel, rows: np.ndarray) -> None:
@@ -134,7 +137,8 @@ def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
     p.holder[posts] = rows
     p.vacant_since[posts] = -1
     p.vacancy_chain[posts] = -1
-    p.term_start[posts] = year
+    # a holder seated at the term boundary (congress moves and elections) serves from the new term
+    p.term_start[posts] = year + 1 if model.at_term_boundary else year
     new_unit = p.unit[posts]
     new_locality = model.units.locality[new_unit]
     c.n_localities[rows] += (new_locality != c.locality[rows]).astype(np.int16)
@@ -201,6 +205,12 @@ def appoint(
         model.tally.add_appointments(posts, rows, is_promotion)
     else:
         model.events.log(kind, cause, model, rows, posts, from_post=old_post, chain=chain)
+        # a key vacancy filled by a move is assessed now: a gap unless the cadre was planned for it
+        first = p.key[posts] & ~p.vacancy_assessed[posts]
+        if first.any():
+            planned_for = (model.pools[p.key_index[posts[first]]] == rows[first][:, None]).any(axis=1)
+            model.tally.add_vacancies(posts[first], gap=~planned_for)
+            p.vacancy_assessed[posts[first]] = True
     model.chains.extend(chain)
     # the appointee's old post continues the chain; a staff appointee closes it
     movers = old_post >= 0
@@ -219,7 +229,7 @@ def swap(model: PipelineModel, rows_a: np.ndarray, rows_b: np.ndarray, kind: str
     posts_a, posts_b = c.post[rows_a].astype(np.int64), c.post[rows_b].astype(np.int64)
     assert (posts_a >= 0).all() and (posts_b >= 0).all(), "swap of a cadre without a post"
     model.events.log(kind, cause, model, rows_a, posts_b, from_post=posts_a)
-    model.events.log(kind, "exchange", model, rows_b, posts_a, from_post=posts_b)
+    model.events.log(kind, cause, model, rows_b, posts_a, from_post=posts_b)
     _seat(model, np.concatenate([posts_b, posts_a]), np.concatenate([rows_a, rows_b]))
 
 

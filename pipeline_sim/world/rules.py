@@ -93,6 +93,7 @@ def planning_eligible(model: PipelineModel) -> np.ndarray:
         & record_ok(model, p.min_grade, p.record_years)
         & (c.ban_until <= model.year)
         & (model.year - c.post_start >= p.min_tenure_years)
+        & ~c.pending_removal
     )
 
 
@@ -127,6 +128,7 @@ def appointment_eligible(
         & record_ok(model, a.min_grade, 1)
         & (c.ban_until <= year)
         & tenure_ok(model, year, a.min_tenure_years)
+        & ~c.pending_removal
     )
     if exclude_moved:
         ok &= c.moved_year < model.year

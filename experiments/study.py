@@ -1,0 +1,74 @@
+"""Shared by the study scripts: run a comparison and print its findings as Markdown tables."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline_sim.compare import compare, load_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A Markdown table (numbers to 4 decimals)."""
+    cells = [
+        [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)
+    ]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
+
+
+def main(name: str, scenarios: list[str], outcomes: list[str], question: str) -> None:
+    parser = argparse.ArgumentParser(description=question)
+    parser.add_argument("--scale", type=float, default=0.1, help="hierarchy.scale (1.0 = national)")
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--years", type=int, default=15, help="three terms")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / name / "results")
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args()
+    scens = load_all([ROOT / "scenarios" / f"{s}.toml" for s in scenarios], {"hierarchy.scale": args.scale})
+    t0 = time.time()
+    compare(
+        scens,
+        args.reps,
+        1,
+        args.years,
+        args.out,
+        workers=args.workers,
+        resume=args.resume,
+        overwrite=not args.resume,
+    )
+    print(
+        f"# {name}: {len(scens)} scenarios x {args.reps} replications, scale {args.scale}, "
+        f"{args.years} years, {time.time() - t0:.0f} s; report: {args.out / 'report.html'}\n"
+    )
+    data = pd.read_parquet(args.out / "data.parquet")
+    levels = [*scens[0].hierarchy.levels, "all"]
+    names = [s.name for s in scens]
+    for outcome in outcomes:
+        num, den = {"succession_gap_rate": ("succession_gaps", "key_vacancies")}.get(outcome, (outcome, None))
+        rows = []
+        for level in levels:
+            d = data[(data["level"] == level) & (data["sector"] == "all")]
+            a = d[d["metric"] == num].groupby(["scenario", "seed"])["value"]
+            per_run = (
+                (a.sum() / d[d["metric"] == den].groupby(["scenario", "seed"])["value"].sum())
+                if den
+                else a.mean()
+            )
+            means = per_run.groupby("scenario").mean()
+            row = {"level": level, **{n: means.get(n, float("nan")) for n in names}}
+            base = per_run.xs(names[0], level="scenario")
+            for n in names[1:]:
+                diff = per_run.xs(n, level="scenario") - base
+                se = diff.std(ddof=1) / len(diff) ** 0.5
+                row[f"{n} - {names[0]}"] = f"{diff.mean():+.4f} ± {1.96 * se:.4f}"
+            rows.append(row)
+        print(f"## {outcome}\n")
+        print(markdown(pd.DataFrame(rows)))
+        print()

@@ -22,6 +22,25 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
 
 
+def save_figures(name: str, data: pd.DataFrame, names: list[str], outcomes: list[str]) -> None:
+    """PNG copies of the report's figures for the study's README (needs the `figures` extra:
+    kaleido, which drives an installed Chrome or Chromium)."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        print("(figures not saved: pip install -e '.[figures]' and a Chrome or Chromium)\n")
+        return
+    from pipeline_sim.report import FIGURES, metric_figure
+
+    folder = Path(__file__).resolve().parent / name / "figures"
+    folder.mkdir(exist_ok=True)
+    yearly = data[(data["level"] == "all") & (data["sector"] == "all")]
+    for outcome in outcomes:
+        if outcome in FIGURES:
+            fig = metric_figure(yearly, names, outcome)
+            fig.write_image(folder / f"{outcome}.png", width=1100, height=420, scale=1)
+
+
 def main(name: str, scenarios: list[str], outcomes: list[str], question: str) -> None:
     parser = argparse.ArgumentParser(description=question)
     parser.add_argument("--scale", type=float, default=0.1, help="hierarchy.scale (1.0 = national)")
@@ -48,6 +67,7 @@ def main(name: str, scenarios: list[str], outcomes: list[str], question: str) ->
         f"{args.years} years, {time.time() - t0:.0f} s; report: {args.out / 'report.html'}\n"
     )
     data = pd.read_parquet(args.out / "data.parquet")
+    save_figures(name, data, [s.name for s in scens], outcomes)
     levels = [*scens[0].hierarchy.levels, "all"]
     names = [s.name for s in scens]
     for outcome in outcomes:

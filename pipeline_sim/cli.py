@@ -97,7 +97,11 @@ def run(
         def on_year(rep: int, year: int) -> None:
             progress.update(task, advance=1, description=f"{scen.name} rep {rep + 1}/{n_reps} {year}")
 
-        result = run_scenario(scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year)
+        try:
+            result = run_scenario(scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year)
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was written")
+            raise typer.Exit(130) from None
     print_summary(result)
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_sim.metrics import ALL
-from pipeline_sim.model import PipelineModel
+from pipeline_sim.model import HEADLINE, PipelineModel
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
 
 
@@ -114,17 +114,8 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-SUMMARY_METRICS = (
-    "succession_gap_rate",
-    "vacant_posts",
-    "bench_strength",
-    "ready_successors_per_post",
-    "quality_in_office",
-    "women_in_office",
-    "young_in_office",
-    "women_in_planning",
-    "young_in_planning",
-)
+#: the printed summary: the model's headline metrics but the raw counts
+SUMMARY_METRICS = tuple(m for m in HEADLINE if m not in ("key_vacancies", "cadres"))
 
 
 def summarize(metrics: pd.DataFrame, levels: list[str]) -> pd.DataFrame:

@@ -166,6 +166,36 @@ SUMMARY_LABELS = {
 }
 
 
+def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
+    """Run `start(on_done)` with a progress bar over runs; clear messages on error or Ctrl-C."""
+    from pipeline_sim.experiment import ExperimentError
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+
+        def on_done(done: int, all_runs: int) -> None:
+            progress.update(task, completed=done, total=all_runs)
+
+        try:
+            return start(on_done)
+        except ExperimentError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: finished runs are kept in {folder}/runs; "
+                f"continue with the same command plus --resume --out {folder}"
+            )
+            raise typer.Exit(130) from None
+
+
 @app.command()
 def compare(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files; the first is the reference.")],
@@ -187,7 +217,6 @@ def compare(
     """Run scenarios with the same seeds and report paired differences (HTML report + data)."""
     from pipeline_sim.compare import compare as run_compare
     from pipeline_sim.compare import default_folder, load_all
-    from pipeline_sim.experiment import ExperimentError
 
     if len(scenarios) < 1:
         fail("give at least one scenario file")
@@ -203,42 +232,25 @@ def compare(
     else:
         folder = out_dir
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task("compare", total=len(scens) * reps)
-
-        def on_done(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        try:
-            result = run_compare(
-                scens,
-                reps,
-                seed,
-                years,
-                folder,
-                workers=workers,
-                scheduler=scheduler,
-                resume=resume,
-                overwrite=overwrite,
-                on_done=on_done,
-                command=command,
-            )
-        except ExperimentError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            err.print(
-                f"interrupted: finished runs are kept in {folder}/runs; "
-                f"continue with the same command plus --resume --out {folder}"
-            )
-            raise typer.Exit(130) from None
+    result = run_experiment(
+        "compare",
+        len(scens) * reps,
+        folder,
+        quiet,
+        lambda on_done: run_compare(
+            scens,
+            reps,
+            seed,
+            years,
+            folder,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+            overwrite=overwrite,
+            on_done=on_done,
+            command=command,
+        ),
+    )
     d = result.differences
     if len(d):
         table = Table(
@@ -307,47 +319,30 @@ def sweep(
     else:
         folder = out_dir
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task(f"sweep ({n_points} sets x {reps})", total=n_points * reps)
-
-        def on_done(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        try:
-            result = run_sweep(
-                base,
-                factors,
-                design,
-                samples,
-                levels,
-                reps,
-                seed,
-                years,
-                folder,
-                outcome,
-                workers,
-                scheduler,
-                resume,
-                overwrite,
-                on_done,
-                command,
-            )
-        except ExperimentError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            err.print(
-                f"interrupted: finished runs are kept in {folder}/runs; "
-                f"continue with the same command plus --resume --out {folder}"
-            )
-            raise typer.Exit(130) from None
+    result = run_experiment(
+        f"sweep ({n_points} sets x {reps})",
+        n_points * reps,
+        folder,
+        quiet,
+        lambda on_done: run_sweep(
+            base,
+            factors,
+            design,
+            samples,
+            levels,
+            reps,
+            seed,
+            years,
+            folder,
+            outcome,
+            workers,
+            scheduler,
+            resume,
+            overwrite,
+            on_done,
+            command,
+        ),
+    )
     if len(result.indices):
         out.print(result.indices.round(3).to_string(index=False))
     out.print(f"report: [bold]{folder / 'report.html'}[/]; table: {folder / 'experiments.parquet'}")

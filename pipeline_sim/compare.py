@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline_sim.analysis import paired_differences
-from pipeline_sim.api import OutputError, check_out_dir
-from pipeline_sim.experiment import ExperimentError, RunSpec, execute, run_outcomes
+from pipeline_sim.experiment import RunSpec, execute, prepare_folder, run_outcomes
 from pipeline_sim.metrics import ALL
 from pipeline_sim.report import write_compare_report
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
@@ -47,34 +44,6 @@ def _manifest(scenarios: list[Scenario], reps: int, seed: int, years: int | None
         "seed": seed,
         "years": years,
     }
-
-
-def prepare_folder(folder: Path, manifest: dict, resume: bool, overwrite: bool) -> None:
-    """Check the folder before any run: a new comparison needs an empty folder; a resumed one
-    needs the same scenarios, replications, seed and years as the interrupted one."""
-    path = folder / "comparison.json"
-    if resume:
-        if not path.exists():
-            raise ExperimentError(f"{folder}: nothing to resume (no comparison.json); run without --resume")
-        before = json.loads(path.read_text(encoding="utf-8"))
-        if before != json.loads(json.dumps(manifest)):
-            raise ExperimentError(
-                f"{folder}: holds a comparison with other scenarios, replications, seed or years; "
-                "resume it with the same arguments or choose another --out"
-            )
-        return
-    try:
-        check_out_dir(folder, overwrite)
-    except OutputError as exc:
-        raise ExperimentError(str(exc)) from None
-    if folder.exists() and overwrite and (folder / "comparison.json").exists():
-        # set the old one aside (check_out_dir refused anything that is not a comparison or sweep)
-        folder.rename(folder.with_name(f".{folder.name}.old"))
-        shutil.rmtree(folder.with_name(f".{folder.name}.old"), ignore_errors=True)
-    elif folder.exists() and overwrite and any(folder.iterdir()):
-        raise ExperimentError(f"{folder}: holds other results than a comparison; choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
 def default_folder(names: list[str], root: Path = Path("results")) -> Path:
@@ -115,7 +84,7 @@ def compare(
 ) -> Comparison:
     """Run, analyse and report a comparison in `folder` (see the module docstring)."""
     manifest = _manifest(scenarios, reps, seed, years)
-    prepare_folder(folder, manifest, resume, overwrite)
+    prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
     specs = plan_comparison(scenarios, reps, seed, years)
     data = execute(specs, folder, workers=workers, scheduler=scheduler, on_done=on_done)
     names = [s.name for s in scenarios]

@@ -8,7 +8,9 @@ number of workers or the order in which runs finish.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -51,6 +53,40 @@ class RunSpec:
     seed: int
     years: int | None = None
     labels: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_folder(folder: Path, manifest: dict, marker: str, resume: bool, overwrite: bool) -> None:
+    """Check an experiment's folder before any run and record what the experiment is.
+
+    A new experiment needs an empty (or new) folder, or `overwrite` of an earlier experiment of
+    the same kind; a resumed one needs the same definition (`manifest`) as the interrupted one.
+    """
+    from pipeline_sim.api import OutputError, check_out_dir
+
+    path = folder / marker
+    manifest = json.loads(json.dumps(manifest))
+    kind = marker.split(".")[0]
+    if resume:
+        if not path.exists():
+            raise ExperimentError(f"{folder}: nothing to resume (no {marker}); run without --resume")
+        if json.loads(path.read_text(encoding="utf-8")) != manifest:
+            raise ExperimentError(
+                f"{folder}: holds a {kind} with another definition; resume it with the same arguments "
+                "or choose another --out"
+            )
+        return
+    try:
+        check_out_dir(folder, overwrite)
+    except OutputError as exc:
+        raise ExperimentError(str(exc)) from None
+    if folder.exists() and any(folder.iterdir()):  # overwrite, and check_out_dir found results
+        if not path.exists():
+            raise ExperimentError(f"{folder}: holds other results than a {kind}; choose another --out")
+        old = folder.with_name(f".{folder.name}.old")
+        folder.rename(old)
+        shutil.rmtree(old, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
 def simulate_run(spec: RunSpec) -> pd.DataFrame:

@@ -180,7 +180,9 @@ def _table(frame: pd.DataFrame) -> str:
 def _fmt(value: float, pct: bool) -> str:
     if value != value:
         return "-"
-    return f"{value:.1%}" if pct else f"{value:,.3g}"
+    if pct:
+        return f"{value:.2%}" if abs(value) < 0.01 else f"{value:.1%}"
+    return f"{value:,.3g}"
 
 
 def summary_table(outcomes: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -7,8 +7,6 @@ between points come from the parameters, not from chance.
 from __future__ import annotations
 
 import itertools
-import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline_sim.api import OutputError, check_out_dir
-from pipeline_sim.experiment import HEADLINE_OUTCOMES, ExperimentError, RunSpec, execute, run_outcomes
+from pipeline_sim.experiment import (
+    HEADLINE_OUTCOMES,
+    ExperimentError,
+    RunSpec,
+    execute,
+    prepare_folder,
+    run_outcomes,
+)
 from pipeline_sim.scenario import Scenario, ScenarioError, load_scenario, parse_override_value
 
 DESIGNS = ("factorial", "lhs", "sobol", "morris")
@@ -218,7 +222,7 @@ def run_sweep(
         "seed": seed,
         "years": years,
     }
-    _prepare(folder, manifest, resume, overwrite)
+    prepare_folder(folder, manifest, "sweep.json", resume, overwrite)
     specs, inputs = [], []
     for i, values in enumerate(rows):
         overrides = dict(zip((f.key for f in factors), values, strict=True))
@@ -237,26 +241,3 @@ def run_sweep(
 
     write_sweep_report(folder / "report.html", base, factors, design, table, indices, outcomes, reps, command)
     return Sweep(folder, table, indices)
-
-
-def _prepare(folder: Path, manifest: dict, resume: bool, overwrite: bool) -> None:
-    path = folder / "sweep.json"
-    manifest = json.loads(json.dumps(manifest))
-    if resume:
-        if not path.exists():
-            raise ExperimentError(f"{folder}: nothing to resume (no sweep.json); run without --resume")
-        if json.loads(path.read_text(encoding="utf-8")) != manifest:
-            raise ExperimentError(f"{folder}: holds a different sweep; resume it with the same arguments")
-        return
-    try:
-        check_out_dir(folder, overwrite)
-    except OutputError as exc:
-        raise ExperimentError(str(exc)) from None
-    if folder.exists() and overwrite and (folder / "sweep.json").exists():
-        # set the old one aside (check_out_dir refused anything that is not a comparison or sweep)
-        folder.rename(folder.with_name(f".{folder.name}.old"))
-        shutil.rmtree(folder.with_name(f".{folder.name}.old"), ignore_errors=True)
-    elif folder.exists() and overwrite and any(folder.iterdir()):
-        raise ExperimentError(f"{folder}: holds other results than a sweep; choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")

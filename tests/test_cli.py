@@ -226,3 +226,30 @@ def test_show_file_prints_the_resolved_scenario_as_toml(workdir):
     assert data["hierarchy"]["units"] == {"provincial": 1, "district": 6, "commune": 48}
     assert data["planning"]["max_candidates"] == 3  # a default, filled in
     assert load_scenario(data) == load_scenario(workdir / "teach.toml")
+
+
+def test_overwrite_never_deletes_the_working_folder_or_other_files(teaching_file):
+    folder = teaching_file.parent
+    (folder / "notes.txt").write_text("mine", encoding="utf-8")
+    (folder / "other").mkdir()
+    (folder / "other" / "keep.txt").write_text("mine", encoding="utf-8")
+    for target in (".", "other"):
+        proc = cli(folder, "run", teaching_file.name, "--years", "1", "--out", target, "--overwrite", "-q")
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert (folder / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert (folder / "other" / "keep.txt").read_text(encoding="utf-8") == "mine"
+    assert teaching_file.exists()
+    # an earlier results folder is replaced, only with --overwrite
+    assert cli(folder, "run", teaching_file.name, "--years", "1", "--out", "res", "-q").returncode == 0
+    assert cli(folder, "run", teaching_file.name, "--years", "1", "--out", "res", "-q").returncode != 0
+    assert (
+        cli(folder, "run", teaching_file.name, "--years", "1", "--out", "res", "--overwrite", "-q").returncode
+        == 0
+    )
+    assert sorted(p.name for p in (folder / "res").iterdir()) == [
+        "events.parquet",
+        "manifest.json",
+        "metrics.parquet",
+        "scenario.toml",
+        "summary.csv",
+    ]

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline_sim.analysis import paired_differences
 from pipeline_sim.compare import compare, load_all
+from pipeline_sim.experiment import ExperimentError, run_outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,45 +52,58 @@ def main(name: str, scenarios: list[str], outcomes: list[str], question: str) ->
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / name / "results")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
+    default_out = Path(__file__).resolve().parent / name / "results"
     scens = load_all([ROOT / "scenarios" / f"{s}.toml" for s in scenarios], {"hierarchy.scale": args.scale})
     t0 = time.time()
-    compare(
-        scens,
-        args.reps,
-        1,
-        args.years,
-        args.out,
-        workers=args.workers,
-        resume=args.resume,
-        overwrite=not args.resume,
-    )
+    try:
+        # only the study's own folder is replaced when the study is run again
+        compare(
+            scens,
+            args.reps,
+            1,
+            args.years,
+            args.out,
+            workers=args.workers,
+            resume=args.resume,
+            overwrite=not args.resume and args.out.resolve() == default_out,
+        )
+    except ExperimentError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(
         f"# {name}: {len(scens)} scenarios x {args.reps} replications, scale {args.scale}, "
         f"{args.years} years, {time.time() - t0:.0f} s; report: {args.out / 'report.html'}\n"
     )
     data = pd.read_parquet(args.out / "data.parquet")
-    save_figures(name, data, [s.name for s in scens], outcomes)
-    levels = [*scens[0].hierarchy.levels, "all"]
     names = [s.name for s in scens]
+    if args.out.resolve() == default_out:  # the README's figures show the README's set-up only
+        save_figures(name, data, names, outcomes)
+    levels = [*scens[0].hierarchy.levels, "all"]
+    print(
+        "Means over replications; differences paired by seed with a 95% interval (Student t); "
+        "* = clear of noise.\n"
+    )
     for outcome in outcomes:
-        num, den = {"succession_gap_rate": ("succession_gaps", "key_vacancies")}.get(outcome, (outcome, None))
         rows = []
         for level in levels:
-            d = data[(data["level"] == level) & (data["sector"] == "all")]
-            a = d[d["metric"] == num].groupby(["scenario", "seed"])["value"]
-            per_run = (
-                (a.sum() / d[d["metric"] == den].groupby(["scenario", "seed"])["value"].sum())
-                if den
-                else a.mean()
-            )
-            means = per_run.groupby("scenario").mean()
+            per_run = run_outcomes(data, ["scenario", "seed"], level=level, extra={outcome: _parts(outcome)})
+            means = per_run.groupby("scenario")[outcome].mean()
             row = {"level": level, **{n: means.get(n, float("nan")) for n in names}}
-            base = per_run.xs(names[0], level="scenario")
-            for n in names[1:]:
-                diff = per_run.xs(n, level="scenario") - base
-                se = diff.std(ddof=1) / len(diff) ** 0.5
-                row[f"{n} - {names[0]}"] = f"{diff.mean():+.4f} ± {1.96 * se:.4f}"
+            diffs = paired_differences(
+                per_run.melt(id_vars=["scenario", "seed"], value_vars=[outcome], var_name="outcome"),
+                names[0],
+                ["outcome"],
+            )
+            for _, d in diffs.iterrows():
+                half = (d["ci_high"] - d["ci_low"]) / 2
+                row[f"{d['scenario']} - {names[0]}"] = f"{d['mean_diff']:+.4f} ± {half:.4f}" + (
+                    " *" if d["clear"] else ""
+                )
             rows.append(row)
         print(f"## {outcome}\n")
         print(markdown(pd.DataFrame(rows)))
         print()
+
+
+def _parts(outcome: str) -> tuple[str, str | None]:
+    """Ratio outcomes are ratios of sums over the years; the others are means over the years."""
+    return {"succession_gap_rate": ("succession_gaps", "key_vacancies")}.get(outcome, (outcome, None))

@@ -254,7 +254,7 @@ def compare(
     d = result.differences
     if len(d):
         table = Table(
-            title=f"difference from {names[0]} (mean over years, 95% interval, paired by seed)",
+            title=f"difference from {names[0]} over all years (95% interval, paired by seed)",
             title_justify="left",
             box=box.SIMPLE_HEAD,
         )

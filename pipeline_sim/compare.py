@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline_sim.analysis import paired_differences
-from pipeline_sim.experiment import RunSpec, execute, prepare_folder, run_outcomes
+from pipeline_sim.experiment import RunSpec, check_scheduler, execute, prepare_folder, run_outcomes
 from pipeline_sim.metrics import ALL
 from pipeline_sim.report import write_compare_report
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
@@ -38,7 +38,10 @@ def plan_comparison(scenarios: list[Scenario], reps: int, seed: int, years: int 
 
 
 def _manifest(scenarios: list[Scenario], reps: int, seed: int, years: int | None) -> dict:
+    from pipeline_sim import __version__
+
     return {
+        "version": __version__,
         "scenarios": [s.model_dump(mode="json") for s in scenarios],
         "reps": reps,
         "seed": seed,
@@ -59,13 +62,17 @@ def default_folder(names: list[str], root: Path = Path("results")) -> Path:
 def load_all(paths: list[str | Path], overrides: dict | None = None) -> list[Scenario]:
     """Load and validate every scenario first (any error stops before a single run)."""
     scenarios = [load_scenario(p, overrides=overrides) for p in paths]
-    seen: dict[str, int] = {}
+    taken = {s.name for s in scenarios}
+    used: set[str] = set()
     for i, s in enumerate(scenarios):  # names label the runs: make them unique
-        if s.name in seen:
-            seen[s.name] += 1
-            scenarios[i] = s.model_copy(update={"name": f"{s.name}-{seen[s.name]}"})
-        else:
-            seen[s.name] = 1
+        name, k = s.name, 2
+        while name in used:
+            while f"{s.name}-{k}" in taken or f"{s.name}-{k}" in used:
+                k += 1
+            name = f"{s.name}-{k}"
+        if name != s.name:
+            scenarios[i] = s.model_copy(update={"name": name})
+        used.add(name)
     return scenarios
 
 
@@ -84,6 +91,7 @@ def compare(
 ) -> Comparison:
     """Run, analyse and report a comparison in `folder` (see the module docstring)."""
     manifest = _manifest(scenarios, reps, seed, years)
+    check_scheduler(scheduler)
     prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
     specs = plan_comparison(scenarios, reps, seed, years)
     data = execute(specs, folder, workers=workers, scheduler=scheduler, on_done=on_done)

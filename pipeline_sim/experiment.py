@@ -36,6 +36,7 @@ HEADLINE_OUTCOMES: dict[str, tuple[str, str | None]] = {
     "women_in_office": ("women_in_office", None),
     "young_in_office": ("young_in_office", None),
     "women_in_planning": ("women_in_planning", None),
+    "young_in_planning": ("young_in_planning", None),
     "rotations": ("rotations", None),
 }
 
@@ -85,8 +86,30 @@ def prepare_folder(folder: Path, manifest: dict, marker: str, resume: bool, over
         old = folder.with_name(f".{folder.name}.old")
         folder.rename(old)
         shutil.rmtree(old, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    except OSError as exc:
+        raise ExperimentError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """Fail before any run if a Dask scheduler is asked for but cannot be used."""
+    if scheduler is None:
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ExperimentError(
+            "--scheduler needs dask.distributed: pip install 'pipeline-sim[cluster]'"
+        ) from None
+    if scheduler == "local":
+        return
+    try:
+        with Client(scheduler, timeout="10s"):
+            pass
+    except (OSError, TimeoutError) as exc:
+        raise ExperimentError(f"--scheduler {scheduler}: cannot reach the scheduler ({exc})") from None
 
 
 def simulate_run(spec: RunSpec) -> pd.DataFrame:
@@ -160,7 +183,7 @@ def execute(
 
     if todo:
         if scheduler is not None:
-            _execute_dask(todo, scheduler, store)
+            _execute_dask(todo, scheduler, store, workers)
         elif (workers or os.cpu_count() or 1) == 1 or len(todo) == 1:
             for spec in todo:
                 store(spec, simulate_run(spec))
@@ -192,7 +215,7 @@ def _execute_processes(todo: list[RunSpec], workers: int, store) -> None:
             raise
 
 
-def _execute_dask(todo: list[RunSpec], scheduler: str, store) -> None:
+def _execute_dask(todo: list[RunSpec], scheduler: str, store, workers: int | None = None) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -223,11 +246,18 @@ def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
     return out
 
 
-def run_outcomes(metrics: pd.DataFrame, keys: list[str], level: str = ALL, sector: str = ALL) -> pd.DataFrame:
-    """One row per run (by `keys`, e.g. scenario, seed): every headline outcome as one number."""
+def run_outcomes(
+    metrics: pd.DataFrame,
+    keys: list[str],
+    level: str = ALL,
+    sector: str = ALL,
+    extra: dict[str, tuple[str, str | None]] | None = None,
+) -> pd.DataFrame:
+    """One row per run (by `keys`, e.g. scenario, seed): every headline outcome (and any `extra`
+    outcome, given as (metric, denominator metric or None)) as one number over all years."""
     m = metrics[(metrics["level"] == level) & (metrics["sector"] == sector)]
     out = m[keys].drop_duplicates().set_index(keys)
-    for name, (num, den) in HEADLINE_OUTCOMES.items():
+    for name, (num, den) in {**HEADLINE_OUTCOMES, **(extra or {})}.items():
         a = m[m["metric"] == num].groupby(keys, observed=True)["value"]
         if den is None:
             out[name] = a.mean()

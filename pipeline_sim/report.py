@@ -165,7 +165,7 @@ def level_figure(by_level: pd.DataFrame, names: list[str], levels: list[str]) ->
                 col=col,
             )
     fig.update_layout(
-        title=f"Difference from {names[0]} by level (mean over years, 95% interval)",
+        title=f"Difference from {names[0]} by level, over all years (95% interval)",
         height=260 * ((len(metrics) + 1) // 2),
         barmode="group",
         margin={"t": 80},
@@ -271,7 +271,7 @@ def write_compare_report(
     if len(names) > 1:
         parts.append("<h2>By level and sector</h2>")
         parts.append(level_figure(by_level, names, levels).to_html(full_html=False, include_plotlyjs=False))
-        parts.append("<p class='note'>By sector (mean difference over years, 95% interval):</p>")
+        parts.append("<p class='note'>By sector (difference over all years, 95% interval):</p>")
         t = by_sector.copy()
         t["difference"] = [
             f"{a:.4g} [{lo:.4g}, {hi:.4g}]"
@@ -378,6 +378,11 @@ def write_sweep_report(
         fig.update_layout(barmode="group", height=420, title="Which parameters drive which outcomes")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
         parts.append(_table(indices.round(4)))
+    if not len(indices):
+        parts.append(
+            f"<p class='note'>A {design} design gives no sensitivity indices; use "
+            "<code>--design sobol</code> or <code>morris</code> for them.</p>"
+        )
     parts.append(
         "<h2>Outcomes against parameters</h2><p class='note'>Each dot is a parameter set "
         "(mean over replications).</p>"

@@ -19,6 +19,7 @@ from pipeline_sim.experiment import (
     HEADLINE_OUTCOMES,
     ExperimentError,
     RunSpec,
+    check_scheduler,
     execute,
     prepare_folder,
     run_outcomes,
@@ -127,6 +128,10 @@ def design_points(factors: list[Factor], design: str, samples: int, levels: int,
     if design == "lhs":
         x = latin.sample(problem, samples, seed=seed)
     elif design == "sobol":
+        if samples & (samples - 1):
+            raise ExperimentError(
+                f"--samples {samples}: Sobol sampling needs a power of 2 (e.g. 64, 128, 256)"
+            )
         x = sobol.sample(problem, samples, calc_second_order=False, seed=seed)
     else:
         x = morris.sample(problem, samples, num_levels=4, seed=seed)
@@ -212,22 +217,30 @@ def run_sweep(
         )
     rows, problem, x = design_points(factors, design, samples, levels, seed)
     base_data = base.model_dump(mode="json")
+    # every point must be a valid scenario (combinations can break cross-field rules): check first
+    points = []
+    for i, values in enumerate(rows):
+        overrides = dict(zip((f.key for f in factors), values, strict=True))
+        try:
+            points.append((overrides, load_scenario(base_data, overrides=overrides).model_dump(mode="json")))
+        except ScenarioError as exc:
+            raise ExperimentError(f"parameter set {i} ({overrides}) is not a valid scenario: {exc}") from None
+    from pipeline_sim import __version__
+
     manifest = {
+        "version": __version__,
         "base": base_data,
         "factors": [f.__dict__ for f in factors],
         "design": design,
-        "samples": samples,
-        "levels": levels,
+        "points": [o for o, _ in points],
         "reps": reps,
         "seed": seed,
         "years": years,
     }
+    check_scheduler(scheduler)
     prepare_folder(folder, manifest, "sweep.json", resume, overwrite)
     specs, inputs = [], []
-    for i, values in enumerate(rows):
-        overrides = dict(zip((f.key for f in factors), values, strict=True))
-        scen = load_scenario(base_data, overrides=overrides)
-        data = scen.model_dump(mode="json")
+    for i, (overrides, data) in enumerate(points):
         inputs.append({"point": i, **overrides})
         for rep in range(reps):
             specs.append(RunSpec(f"p{i:05d}-r{rep:03d}", data, seed + rep, years, {"point": i, "rep": rep}))

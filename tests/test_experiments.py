@@ -271,3 +271,27 @@ def test_unwritable_output_folder_fails_before_any_run(tmp_path):
         timeout=120,
     )
     assert proc.returncode != 0 and "not writable" in proc.stderr
+
+
+def test_scenario_names_are_made_unique_without_colliding(tmp_path):
+    (tmp_path / "base.toml").write_text('name = "base"\n[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
+    (tmp_path / "b2.toml").write_text(
+        'extends = "base.toml"\nname = "base-2"\n[planning]\nmode = "open"\n', encoding="utf-8"
+    )
+    scens = load_all([tmp_path / "base.toml", tmp_path / "b2.toml", tmp_path / "base.toml"])
+    names = [s.name for s in scens]
+    assert len(set(names)) == 3 and names[:2] == ["base", "base-2"]
+    assert scens[1].planning.mode == "open" and scens[2].planning.mode == "closed"
+
+
+def test_each_process_stream_depends_only_on_seed_process_and_year():
+    a = PipelineModel(TEACH, seed=9, years=4)
+    b = PipelineModel(TEACH, seed=9, years=4, **{"rotation.rate": 0.5, "integrity.p_violation": 0.1})
+    for _ in range(3):
+        a.step()
+        b.step()
+    a._streams.clear()
+    b._streams.clear()
+    for name in ("demography", "work", "assessment", "planning", "filling"):
+        assert (a.stream(name).random(8) == b.stream(name).random(8)).all(), name
+    assert not (a.stream("work").random(8) == a.stream("assessment").random(8)).all()

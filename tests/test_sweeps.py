@@ -121,3 +121,40 @@ def test_runs_on_a_local_dask_cluster_give_the_same_results(tmp_path):
     local = execute(specs, tmp_path / "local", workers=1)
     dask = execute(specs, tmp_path / "dask", scheduler="local")
     pd.testing.assert_frame_equal(local, dask)
+
+
+def test_sobol_needs_a_power_of_two():
+    with pytest.raises(ExperimentError, match="power of 2"):
+        design_points([Factor("a", 0.0, 1.0)], "sobol", 100, 3, 1)
+
+
+def test_an_invalid_combination_of_values_fails_before_any_run(tmp_path):
+    (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline_sim.cli",
+            "sweep",
+            "base.toml",
+            "--vary",
+            "assessment.band_good=60:85",
+            "--vary",
+            "assessment.band_excellent=75:95",
+            "--design",
+            "factorial",
+            "--levels",
+            "2",
+            "--years",
+            "2",
+            "--out",
+            "sw",
+            "-q",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and "not a valid scenario" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "sw").exists()

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline_sim.analysis import paired_differences
 from pipeline_sim.compare import compare, load_all
-from pipeline_sim.experiment import ExperimentError, run_outcomes
+from pipeline_sim.experiment import HEADLINE_OUTCOMES, ExperimentError, run_outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,12 @@ def main(name: str, scenarios: list[str], outcomes: list[str], question: str) ->
     for outcome in outcomes:
         rows = []
         for level in levels:
-            per_run = run_outcomes(data, ["scenario", "seed"], level=level, extra={outcome: _parts(outcome)})
+            per_run = run_outcomes(
+                data,
+                ["scenario", "seed"],
+                level=level,
+                extra={outcome: HEADLINE_OUTCOMES.get(outcome, (outcome, None))},
+            )
             means = per_run.groupby("scenario")[outcome].mean()
             row = {"level": level, **{n: means.get(n, float("nan")) for n in names}}
             diffs = paired_differences(
@@ -102,8 +107,3 @@ def main(name: str, scenarios: list[str], outcomes: list[str], question: str) ->
         print(f"## {outcome}\n")
         print(markdown(pd.DataFrame(rows)))
         print()
-
-
-def _parts(outcome: str) -> tuple[str, str | None]:
-    """Ratio outcomes are ratios of sums over the years; the others are means over the years."""
-    return {"succession_gap_rate": ("succession_gaps", "key_vacancies")}.get(outcome, (outcome, None))

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline_sim.scenario.loader import flatten
+
 BAND = (10, 90)  # percentiles of the band over replications
 
 
@@ -71,18 +73,6 @@ def paired_differences(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def flatten(data: dict, prefix: str = "") -> dict[str, object]:
-    """Nested dict -> {dotted key: value}."""
-    out: dict[str, object] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
 
 
 def scenario_diff(base: dict, other: dict) -> list[tuple[str, object, object]]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helper import cli
 
 from pipeline_sim import load_scenario
 from pipeline_sim.processes import DEFAULT_PLAN
@@ -19,19 +17,6 @@ from pipeline_sim.processes import DEFAULT_PLAN
 TEACHING = 'name = "teach"\n\n[simulation]\nyears = 2\n\n[hierarchy]\npreset = "teaching"\n'
 RESULT_FILES = {"metrics.parquet", "events.parquet", "scenario.toml", "manifest.json", "summary.csv"}
 METRIC_COLUMNS = ["scenario", "rep", "seed", "year", "level", "sector", "metric", "value"]
-
-
-def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
-    env.update(NO_COLOR="1", TERM="dumb", COLUMNS="120")
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline_sim.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

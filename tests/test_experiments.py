@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 from scipy import stats
 
 from pipeline_sim import PipelineModel
@@ -192,26 +193,8 @@ def test_compare_report_is_self_contained_and_the_data_is_tidy(tmp_path):
     other.write_text(
         'extends = "base.toml"\nname = "worst"\n[appointment]\nselection = "worst_first"\n', encoding="utf-8"
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline_sim.cli",
-            "compare",
-            "base.toml",
-            "worst.toml",
-            "--reps",
-            "3",
-            "--years",
-            "3",
-            "--workers",
-            "1",
-            "-q",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = cli(
+        tmp_path, "compare", "base.toml", "worst.toml", "--reps", "3", "--years", "3", "--workers", "1", "-q"
     )
     assert proc.returncode == 0, proc.stderr
     folder = tmp_path / "results" / "compare-base-vs-worst"
@@ -245,13 +228,7 @@ def test_compare_report_is_self_contained_and_the_data_is_tidy(tmp_path):
 )
 def test_bad_compare_input_fails_before_any_run(tmp_path, args, message):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline_sim.cli", "compare", *args, "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = cli(tmp_path, "compare", *args, "-q")
     assert proc.returncode != 0
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.parquet"))
@@ -263,13 +240,7 @@ def test_unwritable_output_folder_fails_before_any_run(tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline_sim.cli", "compare", "base.toml", "--out", str(locked / "x"), "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = cli(tmp_path, "compare", "base.toml", "--out", str(locked / "x"), "-q")
     assert proc.returncode != 0 and "not writable" in proc.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from pipeline_sim import PipelineModel
 from pipeline_sim.processes.assessment import EXCELLENT, GOOD, grades_from_scores
@@ -128,7 +127,7 @@ def test_a_return_home_does_not_start_a_new_rotation():
     assert returned > 0
 
 
-def test_metrics_of_every_shipped_mechanism_count_both_sides_of_an_exchange():
+def test_rotation_metrics_count_both_sides_of_an_exchange():
     model = teaching(years=6, **{"rotation.rate": 0.5})
     model.run()
     ev = model.events_frame()
@@ -139,5 +138,5 @@ def test_metrics_of_every_shipped_mechanism_count_both_sides_of_an_exchange():
         & (m["level"] == "all")
         & (m["sector"] == "all")
     ]["value"].sum()
+    assert len(swaps) > 0
     assert counted == len(swaps)
-    assert isinstance(m, pd.DataFrame)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 
 from pipeline_sim.experiment import ExperimentError, RunSpec, execute
 from pipeline_sim.sweep import Factor, design_points, parse_vary, sensitivity
@@ -61,33 +59,25 @@ def test_sobol_indices_find_the_parameter_that_matters():
 
 def test_sweep_writes_one_row_per_run_with_inputs_seed_and_outcomes(tmp_path):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline_sim.cli",
-            "sweep",
-            "base.toml",
-            "--vary",
-            "planning.mode=open,closed",
-            "--vary",
-            "planning.max_candidates=1:3",
-            "--design",
-            "factorial",
-            "--levels",
-            "2",
-            "--reps",
-            "2",
-            "--years",
-            "3",
-            "--workers",
-            "2",
-            "-q",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = cli(
+        tmp_path,
+        "sweep",
+        "base.toml",
+        "--vary",
+        "planning.mode=open,closed",
+        "--vary",
+        "planning.max_candidates=1:3",
+        "--design",
+        "factorial",
+        "--levels",
+        "2",
+        "--reps",
+        "2",
+        "--years",
+        "3",
+        "--workers",
+        "2",
+        "-q",
     )
     assert proc.returncode == 0, proc.stderr
     folder = tmp_path / "results" / "sweep-base"
@@ -104,13 +94,7 @@ def test_sweep_writes_one_row_per_run_with_inputs_seed_and_outcomes(tmp_path):
 
 def test_bad_sweep_input_fails_before_any_run(tmp_path):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline_sim.cli", "sweep", "base.toml", "--vary", "planning.nope=1:2", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = cli(tmp_path, "sweep", "base.toml", "--vary", "planning.nope=1:2", "-q")
     assert proc.returncode != 0 and "planning.nope" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
 
@@ -130,31 +114,23 @@ def test_sobol_needs_a_power_of_two():
 
 def test_an_invalid_combination_of_values_fails_before_any_run(tmp_path):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline_sim.cli",
-            "sweep",
-            "base.toml",
-            "--vary",
-            "assessment.band_good=60:85",
-            "--vary",
-            "assessment.band_excellent=75:95",
-            "--design",
-            "factorial",
-            "--levels",
-            "2",
-            "--years",
-            "2",
-            "--out",
-            "sw",
-            "-q",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = cli(
+        tmp_path,
+        "sweep",
+        "base.toml",
+        "--vary",
+        "assessment.band_good=60:85",
+        "--vary",
+        "assessment.band_excellent=75:95",
+        "--design",
+        "factorial",
+        "--levels",
+        "2",
+        "--years",
+        "2",
+        "--out",
+        "sw",
+        "-q",
     )
     assert proc.returncode != 0 and "not a valid scenario" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "sw").exists()

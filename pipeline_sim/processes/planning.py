@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline_sim.kernels import group_rank, match
-from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.operations import Selector, drop_from_pools
 from pipeline_sim.world.rules import planning_eligible
@@ -25,7 +24,6 @@ def run(model, force: bool = False) -> None:
     plan = model.scenario.planning
     if not (force or plan.review == "flexible" or model.is_term_start):
         return
-    c = model.cadres
     eligible = planning_eligible(model)
     pools = model.pools
     unfit = (pools >= 0) & ~np.append(eligible, True)[pools]  # empty slots (-1) are never unfit
@@ -33,7 +31,6 @@ def run(model, force: bool = False) -> None:
     add_candidates(model, eligible, local=True)
     if plan.mode == "open":
         add_candidates(model, eligible, local=False)
-    assert (c.n_planned[c.status == ACTIVE] <= plan.max_posts_per_cadre).all()
 
 
 def _place(model, kidx: np.ndarray, rows: np.ndarray, cause: str) -> None:

@@ -36,12 +36,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: malformed TOML: {exc}") from None
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables -> {dotted key: value} (an empty table stays a value)."""
     out: dict[str, Any] = {}
     for key, value in d.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            out.update(_flatten(value, path + "."))
+            out.update(flatten(value, path + "."))
         else:
             out[path] = value
     return out
@@ -74,7 +75,7 @@ def _load_chain(path: Path, seen: tuple[Path, ...], origin: dict[str, str]) -> d
         if not parent.is_file():
             raise ScenarioError(f"{path}: extends: no such file '{parent_name}' (looked for {parent})")
         base = _load_chain(parent, (*seen, path), origin)
-    for key in _flatten(raw):
+    for key in flatten(raw):
         origin[key] = str(path)
     merged = deep_merge(base, raw)
     return merged
@@ -212,7 +213,7 @@ def load_scenario(
         raw = copy.deepcopy(source)
         if "extends" in raw:
             raise ScenarioError(f"{label}: extends: only scenario files may extend other files")
-        for key in _flatten(raw):
+        for key in flatten(raw):
             origin[key] = label
     else:
         path = Path(source)

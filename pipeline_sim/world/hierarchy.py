@@ -13,7 +13,6 @@ import numpy as np
 from pipeline_sim.scenario.schema import RANKS, Hierarchy
 
 STAFF_RANK = 3
-RANK_NAMES = (*RANKS, "staff")
 
 
 def grade_of(level: np.ndarray | int, rank: np.ndarray | int):

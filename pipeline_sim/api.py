@@ -8,11 +8,9 @@ result.metrics.query("metric == 'succession_gap_rate'")
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline_sim.folders import (
+    FolderError,
+    check_out,
+    claim_fresh,
+    claim_out,
+    claimed_by_me,
+    finish,
+    holds_results,
+    release,
+    replace,
+    staging,
+    try_claim,
+)
 from pipeline_sim.metrics import ALL
 from pipeline_sim.model import HEADLINE, PipelineModel
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
@@ -146,108 +157,95 @@ def summarize(metrics: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
 
 
 def default_out_dir(scenario: Scenario, root: Path = Path("results")) -> Path:
-    """results/<name>, or results/<name>-2, -3, ... if that already holds results."""
-    base = root / scenario.name
-    if not base.exists() or not any(base.iterdir()):
-        return base
-    i = 2
-    while (root / f"{scenario.name}-{i}").exists():
-        i += 1
-    return root / f"{scenario.name}-{i}"
+    """Claim results/<name>, or results/<name>-2, -3, ... : the first free one, created at once
+    (exclusively), so runs started together each get their own folder. Release it with
+    :func:`pipeline_sim.folders.release` if nothing is written."""
+    try:
+        return claim_fresh(root, scenario.name)
+    except FolderError as exc:
+        raise OutputError(str(exc)) from None
 
 
-RESULT_MARKERS = ("manifest.json", "comparison.json", "sweep.json")
-
-
-def check_out_dir(out: Path, overwrite: bool) -> None:
-    """Fail early (before any run) if results cannot be written to `out`.
+def check_out_dir(out: Path, overwrite: bool) -> Path:
+    """Fail early (before any run) if results cannot be written to `out`; return it resolved.
 
     A folder that already holds results is only replaced with `overwrite`; a folder holding
     anything else, the working folder or one of its parents is never replaced.
     """
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        resolved, cwd = out.resolve(), Path.cwd().resolve()
-        if resolved == cwd or resolved in cwd.parents:
-            raise OutputError(f"{out}: is the working folder or contains it; choose a new folder for --out")
-        if not any((out / marker).exists() for marker in RESULT_MARKERS):
-            raise OutputError(f"{out}: holds other files (not pipeline-sim results); choose another --out")
-        if not overwrite:
-            raise OutputError(
-                f"{out}: already holds results; choose another --out or pass --overwrite to replace them"
-            )
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"{out}: cannot create a folder there ({probe} is a file)")
-    if not os.access(probe, os.W_OK):
-        raise OutputError(f"{out}: cannot write here ({probe} is not writable)")
-
-
-def replace_folder(new: Path, out: Path) -> None:
-    """Move the finished folder `new` to `out`; an old results folder there is set aside first and
-    deleted only once the new one is in place."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
     try:
-        new.rename(out)
-    except BaseException:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        return check_out(out, overwrite)
+    except FolderError as exc:
+        raise OutputError(str(exc)) from None
+
+
+def claim_out_dir(out: Path, overwrite: bool) -> Path:
+    """:func:`check_out_dir`, and claim `out` now if it is new or empty."""
+    try:
+        return claim_out(out, overwrite)
+    except FolderError as exc:
+        raise OutputError(str(exc)) from None
+
+
+#: the files of a run's results folder, the manifest last (a folder with a manifest is complete)
+RUN_FILES = ("metrics.parquet", "events.parquet", "scenario.toml", "summary.csv", "manifest.json")
 
 
 def write_results(result: RunResult, out: Path, overwrite: bool = False, command: str | None = None) -> Path:
     """Write metrics.parquet, events.parquet, scenario.toml, summary.csv and manifest.json.
 
-    Files are written to a temporary folder beside `out` and moved into place at the end, so an
-    interrupted write never leaves a half-written results folder. An existing folder with results
-    is only replaced when `overwrite` is true.
+    `out` is claimed (created exclusively) unless this process claimed it already, and the
+    manifest is written last: a folder without one is incomplete. Earlier results in `out` are
+    only replaced when `overwrite` is true: the new folder is written beside them and swapped in
+    at the end, so an interrupted write never loses them.
     """
+    target = check_out_dir(out, overwrite)
+    swap = target.exists() and holds_results(target) and not claimed_by_me(target)
+    try:
+        folder = staging(target) if swap else target
+        if not swap and not try_claim(folder):
+            raise OutputError(f"{out}: was just taken by another process; choose another --out")
+    except (FolderError, OSError) as exc:
+        raise OutputError(f"{out}: cannot create the folder ({exc})") from None
+    try:
+        _write_files(result, folder, command)
+        if swap:
+            replace(folder, target)
+        else:
+            finish(folder)
+    except BaseException:
+        if swap:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            release(folder, RUN_FILES)
+        raise
+    return target
+
+
+def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     import mesa
 
     from pipeline_sim import __version__
 
-    check_out_dir(out, overwrite)
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        result.metrics.to_parquet(tmp / "metrics.parquet", index=False)
-        if len(result.events):
-            result.events.to_parquet(tmp / "events.parquet", index=False)
-        (tmp / "scenario.toml").write_text(
-            "# Fully resolved scenario used for these results\n"
-            + dumps_toml(scenario_to_dict(result.scenario)),
-            encoding="utf-8",
-        )
-        result.summary().to_csv(tmp / "summary.csv")
-        manifest = {
-            "scenario": result.scenario.name,
-            "package_version": __version__,
-            "seeds": result.seeds,
-            "reps": len(result.seeds),
-            "years": sorted(int(y) for y in result.metrics["year"].unique()) if len(result.metrics) else [],
-            "command": command,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "mesa": mesa.__version__,
-            "platform": sys.platform,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        replace_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    result.metrics.to_parquet(folder / "metrics.parquet", index=False)
+    if len(result.events):
+        result.events.to_parquet(folder / "events.parquet", index=False)
+    (folder / "scenario.toml").write_text(
+        "# Fully resolved scenario used for these results\n" + dumps_toml(scenario_to_dict(result.scenario)),
+        encoding="utf-8",
+    )
+    result.summary().to_csv(folder / "summary.csv")
+    manifest = {
+        "scenario": result.scenario.name,
+        "package_version": __version__,
+        "seeds": result.seeds,
+        "reps": len(result.seeds),
+        "years": sorted(int(y) for y in result.metrics["year"].unique()) if len(result.metrics) else [],
+        "command": command,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "mesa": mesa.__version__,
+        "platform": sys.platform,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

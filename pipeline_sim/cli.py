@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -70,15 +71,15 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario, print a summary and write the results folder."""
-    from pipeline_sim.api import OutputError, check_out_dir, default_out_dir
+    from pipeline_sim.api import OutputError, claim_out_dir, default_out_dir
     from pipeline_sim.api import run as run_scenario
+    from pipeline_sim.folders import release
 
     scen = load(scenario, parse_sets(sets))
     n_reps = reps or scen.simulation.reps
     n_years = years or scen.simulation.years
-    target = out_dir if out_dir is not None else default_out_dir(scen)
-    try:
-        check_out_dir(target, overwrite)
+    try:  # the folder is claimed now, so that runs started together never share one
+        target = default_out_dir(scen) if out_dir is None else claim_out_dir(out_dir, overwrite)
     except OutputError as exc:
         fail(str(exc))
     total = n_reps * (n_years + scen.simulation.burn_in_years)
@@ -100,17 +101,29 @@ def run(
         try:
             result = run_scenario(scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year)
         except KeyboardInterrupt:
+            release(target)
             err.print("interrupted: nothing was written")
             raise typer.Exit(130) from None
-    print_summary(result)
+        except BaseException:
+            release(target)
+            raise
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    try:
+    try:  # results first: nothing after the simulation may lose them
         path = result.save(target, overwrite=overwrite, command=command)
     except OutputError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"{target}: cannot write results ({exc.strerror})")
-    out.print(f"results written to [bold]{path}[/]")
+    print_summary(result)
+    out.print(f"results written to [bold]{escape(str(shown_path(path)))}[/]")
+
+
+def shown_path(path: Path) -> Path:
+    """A path relative to the working folder when it lies inside it."""
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def print_summary(result) -> None:
@@ -166,9 +179,22 @@ SUMMARY_LABELS = {
 }
 
 
-def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
-    """Run `start(on_done)` with a progress bar over runs; clear messages on error or Ctrl-C."""
+def claim_default(names: list[str], kind: str) -> Path:
+    """Claim the default folder of an experiment (results/compare-A-vs-B, results/sweep-A, ...)."""
+    from pipeline_sim.compare import default_folder
     from pipeline_sim.experiment import ExperimentError
+
+    try:
+        return default_folder(names, Path("results"), kind)
+    except ExperimentError as exc:
+        fail(str(exc))
+
+
+def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
+    """Run `start(on_done)` with a progress bar over runs; clear messages on error or Ctrl-C.
+    A folder claimed for the experiment and left empty is given up."""
+    from pipeline_sim.experiment import ExperimentError
+    from pipeline_sim.folders import release
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -187,8 +213,10 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
         try:
             return start(on_done)
         except ExperimentError as exc:
+            release(folder.resolve())
             fail(str(exc))
         except KeyboardInterrupt:
+            release(folder.resolve())
             err.print(
                 f"interrupted: finished runs are kept in {folder}/runs; "
                 f"continue with the same command plus --resume --out {folder}"
@@ -216,7 +244,7 @@ def compare(
 ) -> None:
     """Run scenarios with the same seeds and report paired differences (HTML report + data)."""
     from pipeline_sim.compare import compare as run_compare
-    from pipeline_sim.compare import default_folder, load_all
+    from pipeline_sim.compare import load_all
 
     if len(scenarios) < 1:
         fail("give at least one scenario file")
@@ -226,9 +254,9 @@ def compare(
         fail(str(exc))
     names = [s.name for s in scens]
     if out_dir is None:
-        folder = default_folder(names)
         if resume:
             fail("--resume needs --out FOLDER: the folder of the interrupted comparison")
+        folder = claim_default(names, "compare")
     else:
         folder = out_dir
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -297,7 +325,6 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Sweep scenario keys over a design; write the experiment table, sensitivity indices and a report."""
-    from pipeline_sim.compare import default_folder
     from pipeline_sim.experiment import ExperimentError
     from pipeline_sim.sweep import design_points, parse_vary, run_sweep
 
@@ -311,11 +338,7 @@ def sweep(
     if out_dir is None:
         if resume:
             fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
-        folder = default_folder([base.name], Path("results")).with_name(f"sweep-{base.name}")
-        i = 2
-        while folder.exists() and any(folder.iterdir()):
-            folder = folder.with_name(f"sweep-{base.name}-{i}")
-            i += 1
+        folder = claim_default([base.name], "sweep")
     else:
         folder = out_dir
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])

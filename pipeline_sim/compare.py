@@ -9,7 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline_sim.analysis import paired_differences
-from pipeline_sim.experiment import RunSpec, check_scheduler, execute, prepare_folder, run_outcomes
+from pipeline_sim.experiment import (
+    ExperimentError,
+    RunSpec,
+    check_scheduler,
+    execute,
+    prepare_folder,
+    run_outcomes,
+)
+from pipeline_sim.folders import FolderError, claim_fresh, folder_name
 from pipeline_sim.metrics import ALL
 from pipeline_sim.report import write_compare_report
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
@@ -49,14 +57,12 @@ def _manifest(scenarios: list[Scenario], reps: int, seed: int, years: int | None
     }
 
 
-def default_folder(names: list[str], root: Path = Path("results")) -> Path:
-    base = root / ("compare-" + "-vs-".join(names))
-    if not base.exists() or not any(base.iterdir()):
-        return base
-    i = 2
-    while (root / f"{base.name}-{i}").exists():
-        i += 1
-    return root / f"{base.name}-{i}"
+def default_folder(names: list[str], root: Path = Path("results"), kind: str = "compare") -> Path:
+    """Claim results/compare-A-vs-B (or sweep-A), or the same with -2, -3, ...: the first free one."""
+    try:
+        return claim_fresh(root, folder_name(f"{kind}-" + "-vs-".join(names)))
+    except FolderError as exc:
+        raise ExperimentError(str(exc)) from None
 
 
 def load_all(paths: list[str | Path], overrides: dict | None = None) -> list[Scenario]:
@@ -92,7 +98,7 @@ def compare(
     """Run, analyse and report a comparison in `folder` (see the module docstring)."""
     manifest = _manifest(scenarios, reps, seed, years)
     check_scheduler(scheduler)
-    prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
+    folder = prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
     specs = plan_comparison(scenarios, reps, seed, years)
     data = execute(specs, folder, workers=workers, scheduler=scheduler, on_done=on_done)
     names = [s.name for s in scenarios]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 from collections.abc import Callable, Iterable
@@ -56,13 +57,15 @@ class RunSpec:
     labels: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare_folder(folder: Path, manifest: dict, marker: str, resume: bool, overwrite: bool) -> None:
-    """Check an experiment's folder before any run and record what the experiment is.
+def prepare_folder(folder: Path, manifest: dict, marker: str, resume: bool, overwrite: bool) -> Path:
+    """Check an experiment's folder before any run and record what the experiment is; return the
+    folder, resolved.
 
-    A new experiment needs an empty (or new) folder, or `overwrite` of an earlier experiment of
-    the same kind; a resumed one needs the same definition (`manifest`) as the interrupted one.
+    A new experiment claims a new or empty folder (or one this process claimed already), or
+    replaces, with `overwrite`, an earlier experiment of the same kind holding nothing but what
+    pipeline-sim writes; a resumed one needs the same definition (`manifest`) as the interrupted one.
     """
-    from pipeline_sim.api import OutputError, check_out_dir
+    from pipeline_sim import folders
 
     path = folder / marker
     manifest = json.loads(json.dumps(manifest))
@@ -75,22 +78,25 @@ def prepare_folder(folder: Path, manifest: dict, marker: str, resume: bool, over
                 f"{folder}: holds a {kind} with another definition; resume it with the same arguments "
                 "or choose another --out"
             )
-        return
+        return folder.resolve()
     try:
-        check_out_dir(folder, overwrite)
-    except OutputError as exc:
+        target = folders.check_out(folder, overwrite)
+        if target.exists() and folders.holds_results(target) and not folders.claimed_by_me(target):
+            if not (target / marker).exists():  # overwrite, and check_out found only results
+                raise ExperimentError(f"{folder}: holds other results than a {kind}; choose another --out")
+            old = target.with_name(f".{target.name[:80]}.old-{secrets.token_hex(4)}")
+            target.rename(old)
+            if not folders.foreign_entries(old):
+                shutil.rmtree(old, ignore_errors=True)
+        if not folders.try_claim(target):
+            raise ExperimentError(f"{folder}: was just taken by another process; choose another --out")
+        (target / marker).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        folders.finish(target)
+    except folders.FolderError as exc:
         raise ExperimentError(str(exc)) from None
-    if folder.exists() and any(folder.iterdir()):  # overwrite, and check_out_dir found results
-        if not path.exists():
-            raise ExperimentError(f"{folder}: holds other results than a {kind}; choose another --out")
-        old = folder.with_name(f".{folder.name}.old")
-        folder.rename(old)
-        shutil.rmtree(old, ignore_errors=True)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     except OSError as exc:
         raise ExperimentError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+    return target
 
 
 def check_scheduler(scheduler: str | None) -> None:

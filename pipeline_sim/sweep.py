@@ -238,7 +238,7 @@ def run_sweep(
         "years": years,
     }
     check_scheduler(scheduler)
-    prepare_folder(folder, manifest, "sweep.json", resume, overwrite)
+    folder = prepare_folder(folder, manifest, "sweep.json", resume, overwrite)
     specs, inputs = [], []
     for i, (overrides, data) in enumerate(points):
         inputs.append({"point": i, **overrides})

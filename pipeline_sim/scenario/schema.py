@@ -7,9 +7,12 @@ Dir. = Directive, Decree = Government decree). ``[E]`` marks an estimate with no
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline_sim.folders import SAFE_NAME
 
 RANKS = ("head", "deputy", "member")
 GRADES = ("excellent", "good", "completed", "not_completed")
@@ -618,9 +621,8 @@ class Scenario(Section):
 
     name: str = Field(
         "scenario",
-        min_length=1,
-        pattern=r"^[A-Za-z0-9_.\-]+$",
-        description="Names the results folder and the scenario in reports (default: the file name).",
+        description="Names the results folder and the scenario in reports (default: the file name): "
+        "1-100 letters, digits, '_', '-' or '.' (not first).",
     )
     description: str = Field("", description="One line on what the scenario represents.")
     simulation: Simulation = Field(default_factory=Simulation)
@@ -639,6 +641,15 @@ class Scenario(Section):
     fast_track: FastTrack = Field(default_factory=FastTrack)
     metrics: Metrics = Field(default_factory=Metrics)
     output: Output = Field(default_factory=Output)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not re.fullmatch(SAFE_NAME, name):
+            raise ValueError(
+                "expected 1-100 letters, digits, '_', '-' or '.' (not first): it names the results folder"
+            )
+        return name
 
     @model_validator(mode="after")
     def _levels_known(self) -> Scenario:

@@ -50,6 +50,12 @@ class RunResult:
     metrics: pd.DataFrame
     events: pd.DataFrame
     levels: list[str] = field(default_factory=list)
+    #: post holders at each year end and around each congress (see :mod:`pipeline_sim.rosters`)
+    holders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: every post with a readable name (the same in every replication)
+    posts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: every unit with a readable name, one block per replication (the weak flag is drawn per seed)
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> pd.DataFrame:
         """Headline outcomes by level over all years and replications (ratios of sums)."""
@@ -86,29 +92,32 @@ def run(
         scenario = load_scenario(source, overrides=overrides)
     sim = scenario.simulation
     seeds = rep_seeds(sim.seed if seed is None else seed, sim.reps if reps is None else reps)
-    metric_parts, event_parts = [], []
+    parts: dict[str, list[pd.DataFrame]] = {"metrics": [], "events": [], "holders": [], "units": []}
     levels: list[str] = list(scenario.hierarchy.levels)
+    posts = pd.DataFrame()
     for rep, s in enumerate(seeds):
         model = PipelineModel(scenario, seed=s, years=years)
         while model.running:
             model.step()
             if on_year is not None:
                 on_year(rep, model.year)
-        m = model.metrics_frame()
-        m.insert(0, "seed", np.int64(s))
-        m.insert(0, "rep", np.int32(rep))
-        metric_parts.append(m)
+        frames = {"metrics": model.metrics_frame(), "units": model.units_frame()}
         if scenario.output.event_log:
-            e = model.events_frame()
-            e.insert(0, "seed", np.int64(s))
-            e.insert(0, "rep", np.int32(rep))
-            event_parts.append(e)
-    metrics = _concat(metric_parts)
-    metrics.insert(0, "scenario", scenario.name)
-    events = _concat(event_parts) if event_parts else pd.DataFrame()
-    if len(events):
-        events.insert(0, "scenario", scenario.name)
-    return RunResult(scenario=scenario, seeds=seeds, metrics=metrics, events=events, levels=levels)
+            frames["events"] = model.events_frame()
+        if scenario.output.holders != "none":
+            frames["holders"] = model.holders_frame()
+        if rep == 0:
+            posts = model.posts_frame()
+        for name, frame in frames.items():
+            frame.insert(0, "seed", np.int64(s))
+            frame.insert(0, "rep", np.int32(rep))
+            parts[name].append(frame)
+        del model, frames
+    tables = {name: _concat(frames) if frames else pd.DataFrame() for name, frames in parts.items()}
+    for name in ("metrics", "events", "holders"):
+        if len(tables[name]):
+            tables[name].insert(0, "scenario", scenario.name)
+    return RunResult(scenario=scenario, seeds=seeds, levels=levels, posts=posts, **tables)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -187,11 +196,21 @@ def claim_out_dir(out: Path, overwrite: bool) -> Path:
 
 
 #: the files of a run's results folder, the manifest last (a folder with a manifest is complete)
-RUN_FILES = ("metrics.parquet", "events.parquet", "scenario.toml", "summary.csv", "manifest.json")
+RUN_FILES = (
+    "metrics.parquet",
+    "events.parquet",
+    "holders.parquet",
+    "posts.parquet",
+    "units.parquet",
+    "scenario.toml",
+    "summary.csv",
+    "manifest.json",
+)
 
 
 def write_results(result: RunResult, out: Path, overwrite: bool = False, command: str | None = None) -> Path:
-    """Write metrics.parquet, events.parquet, scenario.toml, summary.csv and manifest.json.
+    """Write metrics, events, holders, posts and units (Parquet), scenario.toml, summary.csv and
+    manifest.json.
 
     `out` is claimed (created exclusively) unless this process claimed it already, and the
     manifest is written last: a folder without one is incomplete. Earlier results in `out` are
@@ -227,8 +246,10 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     from pipeline_sim import __version__
 
     result.metrics.to_parquet(folder / "metrics.parquet", index=False)
-    if len(result.events):
-        result.events.to_parquet(folder / "events.parquet", index=False)
+    for name in ("events", "holders", "posts", "units"):
+        table = getattr(result, name)
+        if len(table):
+            table.to_parquet(folder / f"{name}.parquet", index=False)
     (folder / "scenario.toml").write_text(
         "# Fully resolved scenario used for these results\n" + dumps_toml(scenario_to_dict(result.scenario)),
         encoding="utf-8",

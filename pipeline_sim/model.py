@@ -17,6 +17,7 @@ from pipeline_sim.processes import DEFAULT_PLAN
 from pipeline_sim.processes import assessment as assessment_phase
 from pipeline_sim.processes import planning as planning_phase
 from pipeline_sim.processes import work as work_phase
+from pipeline_sim.rosters import Rosters, posts_frame, units_frame
 from pipeline_sim.scenario import Scenario, load_scenario
 from pipeline_sim.world.cadres import ACTIVE, CadreTable
 from pipeline_sim.world.hierarchy import (
@@ -117,6 +118,7 @@ class PipelineModel(mesa.Model):
         self.cadres = CadreTable()
         self.pools = np.full((len(self.posts.key_posts), scenario.planning.max_candidates), -1, np.int32)
         self.events = EventLog(scenario.output.event_log, scenario.output.planning_events)
+        self.rosters = Rosters(self)
         self.chains = Chains()
         self.tally = Tally(self)
         self._metrics: list[tuple[int, dict[str, np.ndarray]]] = []
@@ -385,6 +387,7 @@ class PipelineModel(mesa.Model):
             self.last_metrics = year_metrics(self)
             self._metrics.append((self.year, self.last_metrics))
             self.datacollector.collect(self)
+            self.rosters.take(self, "year_end")
         self.running = self.year < self.last_year
 
     # ------------------------------------------------------------------------------------------
@@ -423,6 +426,18 @@ class PipelineModel(mesa.Model):
 
     def events_frame(self) -> pd.DataFrame:
         return self.events.to_frame(self.levels, self.sectors)
+
+    def holders_frame(self) -> pd.DataFrame:
+        """Post holders at each year end and just before and after each congress (see rosters)."""
+        return self.rosters.frame(self)
+
+    def posts_frame(self) -> pd.DataFrame:
+        """Every post with a readable name, its unit, parent unit, locality, level, sector, rank."""
+        return posts_frame(self)
+
+    def units_frame(self) -> pd.DataFrame:
+        """Every unit with a readable name, parent, locality, level and weak condition."""
+        return units_frame(self)
 
     def cadre(self, uid: int) -> CadreView:
         """A view of one cadre (in service or not), with their career from the event log."""

@@ -15,7 +15,16 @@ from pipeline_sim import load_scenario
 from pipeline_sim.processes import DEFAULT_PLAN
 
 TEACHING = 'name = "teach"\n\n[simulation]\nyears = 2\n\n[hierarchy]\npreset = "teaching"\n'
-RESULT_FILES = {"metrics.parquet", "events.parquet", "scenario.toml", "manifest.json", "summary.csv"}
+RESULT_FILES = {
+    "metrics.parquet",
+    "events.parquet",
+    "holders.parquet",
+    "posts.parquet",
+    "units.parquet",
+    "scenario.toml",
+    "manifest.json",
+    "summary.csv",
+}
 METRIC_COLUMNS = ["scenario", "rep", "seed", "year", "level", "sector", "metric", "value"]
 
 
@@ -231,10 +240,4 @@ def test_overwrite_never_deletes_the_working_folder_or_other_files(teaching_file
         cli(folder, "run", teaching_file.name, "--years", "1", "--out", "res", "--overwrite", "-q").returncode
         == 0
     )
-    assert sorted(p.name for p in (folder / "res").iterdir()) == [
-        "events.parquet",
-        "manifest.json",
-        "metrics.parquet",
-        "scenario.toml",
-        "summary.csv",
-    ]
+    assert {p.name for p in (folder / "res").iterdir()} == RESULT_FILES

@@ -15,7 +15,7 @@ def test_same_seed_writes_byte_identical_metrics_and_events(teaching, tmp_path):
     scenario = load_scenario(teaching)
     first = run(scenario, reps=2, seed=4).save(tmp_path / "first")
     second = run(scenario, reps=2, seed=4).save(tmp_path / "second")
-    for name in ("metrics.parquet", "events.parquet"):
+    for name in ("metrics.parquet", "events.parquet", "holders.parquet", "posts.parquet", "units.parquet"):
         a, b = (first / name).read_bytes(), (second / name).read_bytes()
         assert len(a) > 0
         assert a == b, f"{name} differs between two runs with the same seed"

@@ -24,6 +24,7 @@ def run(model) -> None:
         return
     c = model.cadres
     new_term = model.year + 1
+    model.rosters.take(model, "before_congress")
     # lenient removal: holders found unfit during the term are replaced now
     dismiss(model, np.flatnonzero(c.pending_removal & (c.post >= 0)))
     holders = np.flatnonzero(c.post >= 0)
@@ -34,3 +35,4 @@ def run(model) -> None:
         fill_vacancies(model, at_year=new_term, min_service=cg.first_time_min_service_years)
     finally:
         model.at_term_boundary = False
+    model.rosters.take(model, "after_congress")

@@ -614,6 +614,15 @@ class Output(Section):
     planning_events: bool = Field(
         True, description="Include planning additions and removals in the event log."
     )
+    holders: Literal["none", "key", "all"] = Field(
+        "key",
+        description="Posts whose holders holders.parquet records at each year end and around each "
+        "congress: 'key' = key posts plus every post of the top `roster_all_posts_levels` levels; "
+        "'all' = every post (large at national scale); 'none' = no roster.",
+    )
+    roster_all_posts_levels: int = Field(
+        2, ge=0, le=64, description="With holders = 'key': top levels at which every post is recorded."
+    )
 
 
 class Scenario(Section):

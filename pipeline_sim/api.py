@@ -56,6 +56,8 @@ class RunResult:
     posts: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: every unit with a readable name, one block per replication (the weak flag is drawn per seed)
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: per body and year: size, ages, women, re-election and losses (see pipeline_sim.world.bodies)
+    bodies: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> pd.DataFrame:
         """Headline outcomes by level over all years and replications (ratios of sums)."""
@@ -92,7 +94,9 @@ def run(
         scenario = load_scenario(source, overrides=overrides)
     sim = scenario.simulation
     seeds = rep_seeds(sim.seed if seed is None else seed, sim.reps if reps is None else reps)
-    parts: dict[str, list[pd.DataFrame]] = {"metrics": [], "events": [], "holders": [], "units": []}
+    parts: dict[str, list[pd.DataFrame]] = {
+        n: [] for n in ("metrics", "events", "holders", "units", "bodies")
+    }
     levels: list[str] = list(scenario.hierarchy.levels)
     posts = pd.DataFrame()
     for rep, s in enumerate(seeds):
@@ -101,7 +105,11 @@ def run(
             model.step()
             if on_year is not None:
                 on_year(rep, model.year)
-        frames = {"metrics": model.metrics_frame(), "units": model.units_frame()}
+        frames = {
+            "metrics": model.metrics_frame(),
+            "units": model.units_frame(),
+            "bodies": model.bodies_frame(),
+        }
         if scenario.output.event_log:
             frames["events"] = model.events_frame()
         if scenario.output.holders != "none":
@@ -114,7 +122,7 @@ def run(
             parts[name].append(frame)
         del model, frames
     tables = {name: _concat(frames) if frames else pd.DataFrame() for name, frames in parts.items()}
-    for name in ("metrics", "events", "holders"):
+    for name in ("metrics", "events", "holders", "bodies"):
         if len(tables[name]):
             tables[name].insert(0, "scenario", scenario.name)
     return RunResult(scenario=scenario, seeds=seeds, levels=levels, posts=posts, **tables)
@@ -202,6 +210,7 @@ RUN_FILES = (
     "holders.parquet",
     "posts.parquet",
     "units.parquet",
+    "bodies.parquet",
     "scenario.toml",
     "summary.csv",
     "manifest.json",
@@ -246,7 +255,7 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     from pipeline_sim import __version__
 
     result.metrics.to_parquet(folder / "metrics.parquet", index=False)
-    for name in ("events", "holders", "posts", "units"):
+    for name in ("events", "holders", "posts", "units", "bodies"):
         table = getattr(result, name)
         if len(table):
             table.to_parquet(folder / f"{name}.parquet", index=False)

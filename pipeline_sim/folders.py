@@ -44,6 +44,7 @@ RESULT_FILES = {
     "holders.parquet",
     "posts.parquet",
     "units.parquet",
+    "bodies.parquet",
     "scenario.toml",
     "summary.csv",
     "data.parquet",

@@ -19,6 +19,7 @@ from pipeline_sim.processes import planning as planning_phase
 from pipeline_sim.processes import work as work_phase
 from pipeline_sim.rosters import Rosters, posts_frame, units_frame
 from pipeline_sim.scenario import Scenario, load_scenario
+from pipeline_sim.world.bodies import Bodies
 from pipeline_sim.world.cadres import ACTIVE, CadreTable
 from pipeline_sim.world.hierarchy import (
     STAFF_RANK,
@@ -119,6 +120,7 @@ class PipelineModel(mesa.Model):
         self.pools = np.full((len(self.posts.key_posts), scenario.planning.max_candidates), -1, np.int32)
         self.events = EventLog(scenario.output.event_log, scenario.output.planning_events)
         self.rosters = Rosters(self)
+        self.bodies = Bodies(self)
         self.chains = Chains()
         self.tally = Tally(self)
         self._metrics: list[tuple[int, dict[str, np.ndarray]]] = []
@@ -140,6 +142,7 @@ class PipelineModel(mesa.Model):
         for _ in range(sim.burn_in_years):
             self._user_step()
         self.events.blocks.clear()  # the event log covers the recorded years only
+        self.bodies.start(self)
 
     # ------------------------------------------------------------------------------------------
     # random streams
@@ -388,6 +391,7 @@ class PipelineModel(mesa.Model):
             self._metrics.append((self.year, self.last_metrics))
             self.datacollector.collect(self)
             self.rosters.take(self, "year_end")
+            self.bodies.year_end(self)
         self.running = self.year < self.last_year
 
     # ------------------------------------------------------------------------------------------
@@ -430,6 +434,10 @@ class PipelineModel(mesa.Model):
     def holders_frame(self) -> pd.DataFrame:
         """Post holders at each year end and just before and after each congress (see rosters)."""
         return self.rosters.frame(self)
+
+    def bodies_frame(self) -> pd.DataFrame:
+        """Per body and year: size, ages, women, re-election and losses over the term."""
+        return self.bodies.frame()
 
     def posts_frame(self) -> pd.DataFrame:
         """Every post with a readable name, its unit, parent unit, locality, level, sector, rank."""

@@ -21,6 +21,7 @@ RESULT_FILES = {
     "holders.parquet",
     "posts.parquet",
     "units.parquet",
+    "bodies.parquet",
     "scenario.toml",
     "manifest.json",
     "summary.csv",

@@ -11,7 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline_sim.scenario.presets import default_holder_age_mean, default_young_age, preset_table
+from pipeline_sim.scenario.presets import (
+    default_bodies,
+    default_holder_age_mean,
+    default_young_age,
+    preset_table,
+)
 from pipeline_sim.scenario.schema import Scenario
 
 
@@ -132,6 +137,9 @@ def _expand_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(preset, str) and preset in ("historic", "reform2025", "teaching", "custom"):
         raw = dict(raw)
         raw["hierarchy"] = deep_merge(preset_table(preset), hierarchy)
+        bodies = raw.get("bodies", {})
+        if isinstance(bodies, dict):
+            raw["bodies"] = deep_merge(default_bodies(preset), bodies)
         levels = raw["hierarchy"].get("levels")
         if isinstance(levels, list) and all(isinstance(x, str) for x in levels):
             for table, key, factory in (
@@ -246,7 +254,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        items = ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None)
+        return "{ " + items + " }"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
@@ -259,7 +268,10 @@ def dumps_toml(data: dict[str, Any]) -> str:
     out: list[str] = []
 
     def emit(table: dict[str, Any], prefix: str, depth: int) -> None:
-        scalars = {k: v for k, v in table.items() if not (isinstance(v, dict) and depth < 2)}
+        # TOML has no null: a key whose value is None is left out (its default is None)
+        scalars = {
+            k: v for k, v in table.items() if v is not None and not (isinstance(v, dict) and depth < 2)
+        }
         tables = {k: v for k, v in table.items() if isinstance(v, dict) and depth < 2}
         if prefix and scalars:
             out.append(f"\n[{prefix}]")

@@ -97,3 +97,117 @@ def default_holder_age_mean(levels: list[str]) -> dict[str, float]:
 def default_young_age(levels: list[str]) -> dict[str, float]:
     """Young means under 45 at central level and under 40 elsewhere (Reg. 50/2021)."""
     return {lvl: (45.0 if lvl == "central" else 40.0) for lvl in levels}
+
+
+#: bodies elected at congress, by preset (rules.md §6, §7a, §8)
+BODIES: dict[str, dict[str, Any]] = {
+    "historic": {
+        # 13th CC full members: 109 central and 71 local seats (dantri.com.vn 2026-01-24): here
+        # the central party, state and Front leaders and part of the central party and state
+        # members, all 63 provincial secretaries and 8 provincial people's committee chairs. First
+        # election <=55, re-election <=60, 10 special cases (13th Congress; rules.md §6).
+        "central_committee": {
+            "label": "Central Committee",
+            "posts": [
+                "central.party.head",
+                "central.party.deputy",
+                "central.party.member:60",
+                "central.state.head",
+                "central.state.deputy",
+                "central.state.member:30",
+                "central.front.head",
+                "central.front.deputy:1",
+                "provincial.party.head",
+                "provincial.state.head@8",
+            ],
+            "first_time_max_age": 55.0,
+            "reelect_max_age": 60.0,
+            "special_cases": 10,
+        },
+        # Politburo 18 at the 13th Congress (rules.md §7a): here the central party head and
+        # deputies, the state head and 6 of the central party members; re-election <=65.
+        "politburo": {
+            "label": "Politburo",
+            "posts": [
+                "central.party.head",
+                "central.party.deputy",
+                "central.state.head",
+                "central.party.member:6",
+            ],
+            "reelect_max_age": 65.0,
+        },
+        # Provincial standing committees, 15 members each (rules.md §9, 15-17 observed).
+        "provincial_standing": {
+            "label": "provincial standing committees",
+            "posts": [
+                "provincial.party.head",
+                "provincial.party.deputy",
+                "provincial.party.member:9",
+                "provincial.state.head",
+                "provincial.front.head",
+            ],
+        },
+    },
+    "reform2025": {
+        # 14th CC full members: 123 central and 57 local seats, all 34 provincial secretaries
+        # (dantri.com.vn 2026-01-24; vnexpress).
+        "central_committee": {
+            "label": "Central Committee",
+            "posts": [
+                "central.party.head",
+                "central.party.deputy",
+                "central.party.member:74",
+                "central.state.head",
+                "central.state.deputy",
+                "central.state.member:30",
+                "central.front.head",
+                "central.front.deputy:1",
+                "provincial.party.head",
+                "provincial.state.head@23",
+            ],
+            "first_time_max_age": 55.0,
+            "reelect_max_age": 60.0,
+            "special_cases": 10,
+        },
+        # Politburo 19 at the 14th Congress (rules.md §7a).
+        "politburo": {
+            "label": "Politburo",
+            "posts": [
+                "central.party.head",
+                "central.party.deputy",
+                "central.state.head",
+                "central.party.member:7",
+            ],
+            "reelect_max_age": 65.0,
+        },
+        "provincial_standing": {
+            "label": "provincial standing committees",
+            "posts": [
+                "provincial.party.head",
+                "provincial.party.deputy",
+                "provincial.party.member:9",
+                "provincial.state.head",
+                "provincial.front.head",
+            ],
+        },
+    },
+    # One province: its standing committee (rules.md §9: 15).
+    "teaching": {
+        "provincial_standing": {
+            "label": "provincial standing committee",
+            "posts": [
+                "provincial.party.head",
+                "provincial.party.deputy",
+                "provincial.party.member:6",
+                "provincial.state.head",
+                "provincial.state.deputy:3",
+                "provincial.front.head",
+            ],
+        },
+    },
+    "custom": {},
+}
+
+
+def default_bodies(preset: str) -> dict[str, Any]:
+    return copy.deepcopy(BODIES.get(preset, {}))

@@ -383,6 +383,44 @@ class Congress(Section):
     )
 
 
+Age = Annotated[float, Field(ge=15.0, le=100.0, allow_inf_nan=False)]
+
+
+class Body(Section):
+    """A named set of posts elected at each congress (see pipeline_sim.world.bodies)."""
+
+    label: str = Field("", max_length=200, description="Readable name, e.g. 'Central Committee'.")
+    posts: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Post selectors 'level.sector.rank' (each part a name or '*'), optionally "
+        "':k' (the first k posts of that kind in each unit) and '@n' (in the first n units of the "
+        "level); an empty list drops the body.",
+    )
+    first_time_max_age: Age | None = Field(
+        None, description="Oldest age at the start of the new term for a first election (CC: 55)."
+    )
+    reelect_max_age: Age | None = Field(
+        None, description="Oldest age at the start of the new term for re-election (CC: 60; Politburo: 65)."
+    )
+    special_cases: Annotated[int, Field(ge=0, le=1000)] = Field(
+        0, description="Over-age members kept at each congress as special cases (13th CC: 10)."
+    )
+
+    @model_validator(mode="after")
+    def _ages(self) -> Body:
+        if (
+            self.first_time_max_age is not None
+            and self.reelect_max_age is not None
+            and self.first_time_max_age > self.reelect_max_age
+        ):
+            raise ValueError(
+                f"first_time_max_age ({self.first_time_max_age:g}) is above reelect_max_age "
+                f"({self.reelect_max_age:g}): a first election would be allowed where re-election is not"
+            )
+        return self
+
+
 DISCIPLINE_FORMS = ("reprimand", "warning", "removal_from_post", "expulsion")
 BAN_PRESETS = {
     # months without planning or promotion to a higher post
@@ -650,6 +688,11 @@ class Scenario(Section):
     fast_track: FastTrack = Field(default_factory=FastTrack)
     metrics: Metrics = Field(default_factory=Metrics)
     output: Output = Field(default_factory=Output)
+    bodies: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")], Body] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Bodies elected at each congress, by name (defaults come with the hierarchy preset).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -670,6 +713,13 @@ class Scenario(Section):
             unknown = set(mapping) - levels
             if unknown:
                 raise ValueError(f"{table} names unknown level(s) {sorted(unknown)}")
+        from pipeline_sim.world.bodies import selector_problem
+
+        for name, body in self.bodies.items():
+            for item in body.posts:
+                problem = selector_problem(item, self.hierarchy.levels, self.hierarchy.sectors)
+                if problem:
+                    raise ValueError(f"bodies.{name}.posts: {problem}")
         for item in self.rotation.nonlocal_posts:
             parts = item.split(".")
             if (

@@ -381,6 +381,8 @@ class Selector:
         nonlocal_post = self.model.nonlocal_post[target]
         if nonlocal_post.any():
             ok &= ~nonlocal_post | (c.home[rows] != p.locality[target])
+        if self.model.at_term_boundary:  # elections: the bodies' first-time age limits
+            ok &= self.model.bodies.admissible(self.model, target, rows, self.model.year + 1)
         return ok
 
     def scores(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:

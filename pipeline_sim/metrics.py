@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline_sim.kernels import POPCOUNT
-from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES
-from pipeline_sim.world.rules import appointment_eligible
+from pipeline_sim.scenario.schema import GRADES
+from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES, NO_GRADE
+from pipeline_sim.world.rules import appointment_eligible, recent_grade
 
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
@@ -73,6 +74,16 @@ METRICS: dict[str, str] = {
     "planning_additions": "cadres added to planning pools",
     "planning_removals": "cadres removed from planning pools",
     **{f"exits_{c}": f"cadres who left service: {c}" for c in EXIT_CAUSES},
+    **{f"exits_{c}_holders": f"post holders who left service: {c}" for c in EXIT_CAUSES},
+    **{f"exits_{c}_staff": f"staff-pool cadres who left service: {c}" for c in EXIT_CAUSES},
+    "age_in_office_mean": "mean age of key-post holders (year end)",
+    "holder_age_mean": "mean age of all post holders (year end)",
+    "appointment_age_mean": "mean age of cadres appointed to posts in the year (promotions included)",
+    **{
+        f"grade_{g}_share": "share of cadres in service graded "
+        f"'{g.replace('_', ' ')}' at the last assessment"
+        for g in GRADES
+    },
     "entrants": "cadres recruited into the staff pool",
     "cadres": "cadres in service at year end",
     "holders": "post holders at year end",
@@ -106,6 +117,8 @@ TALLY_NAMES = (
     "first_key_service_left_sum",
     "entrants",
     *(f"exits_{c}" for c in EXIT_CAUSES),
+    *(f"exits_{c}_holders" for c in EXIT_CAUSES),
+    "appointment_age_sum",
 )
 
 
@@ -141,8 +154,11 @@ class Tally:
         self._add(name, c.level[rows].astype(np.int64) * self.n_sectors + c.sector[rows])
 
     def add_exits(self, cause: str, rows: np.ndarray) -> None:
+        """Exits by the cadre's level and sector, and separately those who held a post."""
         c = self.model.cadres
-        self._add(f"exits_{cause}", c.level[rows].astype(np.int64) * self.n_sectors + c.sector[rows])
+        group = c.level[rows].astype(np.int64) * self.n_sectors + c.sector[rows]
+        self._add(f"exits_{cause}", group)
+        self._add(f"exits_{cause}_holders", group[c.post[rows] >= 0])
 
     def add_vacancies(self, posts: np.ndarray, gap: np.ndarray) -> None:
         g = self.post_group(posts)
@@ -154,6 +170,7 @@ class Tally:
         c, p = model.cadres, model.posts
         g = self.post_group(posts)
         self._add("appointments", g)
+        self._add("appointment_age_sum", g, model.year + 0.5 - c.birth[rows])
         self._add("promotions", g[is_promotion])
         key = p.key[posts]
         dur = (model.year - p.vacant_since[posts]).astype(float)
@@ -328,8 +345,22 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
         "planning_removals",
         "entrants",
         *(f"exits_{x}" for x in EXIT_CAUSES),
+        *(f"exits_{x}_holders" for x in EXIT_CAUSES),
     ):
         out[name] = tally[name]
+    for x in EXIT_CAUSES:
+        out[f"exits_{x}_staff"] = tally[f"exits_{x}"] - tally[f"exits_{x}_holders"]
+    out["appointment_age_mean"] = _ratio(tally["appointment_age_sum"], tally["appointments"])
+    out["age_in_office_mean"] = _ratio(count(hg, age[hrows]), n_held)
+    out["holder_age_mean"] = _ratio(count(ag, age[arows]), n_all)
+    # grades of the last assessment, over cadres in service, by their own level and sector
+    live = np.flatnonzero(c.status == ACTIVE)
+    last = recent_grade(model)[live]
+    graded = last != NO_GRADE
+    cg = c.level[live].astype(np.int64) * nS + c.sector[live]
+    n_graded = count(cg[graded])
+    for code, g in enumerate(GRADES):
+        out[f"grade_{g}_share"] = _ratio(count(cg[last == code]), n_graded)
     out["first_key_age_mean"] = _ratio(tally["first_key_age_sum"], tally["first_key_n"])
     out["first_key_service_left_mean"] = _ratio(tally["first_key_service_left_sum"], tally["first_key_n"])
 

@@ -9,6 +9,7 @@ from pipeline_sim import PipelineModel, load_scenario
 from pipeline_sim.metrics import year_metrics
 from pipeline_sim.processes.assessment import COMPLETED, EXCELLENT, GOOD, NOT_COMPLETED, grades_from_scores
 from pipeline_sim.scenario.schema import Assessment, Demography
+from pipeline_sim.world.cadres import EXIT_CAUSES
 from pipeline_sim.world.operations import exit_service, fill_vacancies
 from pipeline_sim.world.rules import retirement_age, retirement_dates
 
@@ -310,7 +311,7 @@ def test_all_rows_of_shares_are_weighted_by_their_denominators(teaching_frame):
 def test_head_count_follows_entrants_and_exits(teaching_frame):
     f = teaching_frame[(teaching_frame["level"] == "all") & (teaching_frame["sector"] == "all")]
     wide = f.pivot(index="year", columns="metric", values="value")
-    exits = wide[[c for c in wide.columns if c.startswith("exits_")]].sum(axis=1)
+    exits = wide[[f"exits_{cause}" for cause in EXIT_CAUSES]].sum(axis=1)
     expected = wide["cadres"].shift(1) + wide["entrants"] - exits
     np.testing.assert_allclose(wide["cadres"].iloc[1:], expected.iloc[1:])
 

@@ -86,3 +86,22 @@ def test_run_writes_rosters_posts_and_units(tmp_path):
     assert set(holders["post"]) <= set(posts["post"])
     none = run(load_scenario({**scen.model_dump(mode="json"), "output": {"holders": "none"}}), reps=1)
     assert none.holders.empty
+
+
+def test_exits_split_into_holders_and_staff_and_ages_match_the_roster(model):
+    f = model.metrics_frame()
+    tot = f[(f["level"] == "all") & (f["sector"] == "all")].pivot_table(
+        index="year", columns="metric", values="value", observed=True
+    )
+    for cause in ("retired", "died"):
+        np.testing.assert_allclose(
+            tot[f"exits_{cause}_holders"] + tot[f"exits_{cause}_staff"], tot[f"exits_{cause}"]
+        )
+    assert tot["exits_retired_holders"].sum() > 0 and tot["exits_retired_staff"].sum() > 0
+    shares = tot[[c for c in tot.columns if c.startswith("grade_") and c.endswith("_share")]]
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    h = model.holders_frame()
+    last = h[(h["year"] == model.year) & (h["moment"] == "year_end") & h["key"]]
+    held = model.posts.key & (model.posts.holder >= 0)
+    assert len(last) == held.sum()
+    assert tot.loc[model.year, "age_in_office_mean"] == pytest.approx(float(last["age"].mean()), abs=1e-3)

@@ -108,7 +108,19 @@ class Rosters:
         for k in cols[3:]:
             df[k] = data[k]
         df["grade"] = pd.Categorical.from_codes(data["grade"].astype(np.int64), categories=[*GRADES, "none"])
+        df["bodies"] = post_bodies(model)[post]
         return df
+
+
+def post_bodies(model: PipelineModel) -> pd.Categorical:
+    """The bodies each post belongs to, as 'central_committee|politburo' ('' for none)."""
+    b = model.bodies
+    code = np.zeros(model.posts.n, np.int64)
+    for i in range(len(b.names)):
+        code |= b.member[i].astype(np.int64) << i
+    uniq, inv = np.unique(code, return_inverse=True)
+    labels = ["|".join(n for i, n in enumerate(b.names) if (u >> i) & 1) for u in uniq]
+    return pd.Categorical.from_codes(inv, categories=labels)
 
 
 def unit_names(model: PipelineModel) -> np.ndarray:
@@ -182,5 +194,6 @@ def posts_frame(model: PipelineModel) -> pd.DataFrame:
             "sector": pd.Categorical.from_codes(p.sector.astype(np.int64), categories=model.sectors),
             "rank": pd.Categorical.from_codes(p.rank.astype(np.int64), categories=list(RANKS)),
             "key": p.key,
+            "bodies": post_bodies(model),
         }
     )

@@ -1,0 +1,201 @@
+"""Real vs simulated: the figures a researcher checks the baseline against, rebuilt from a results
+folder alone (metrics, holders, bodies, events and posts Parquet files).
+
+    pipeline-sim run scenarios/baseline.toml --out results/realism
+    python experiments/realism/table.py results/realism [--year 2026]
+
+Every real figure carries its source (docs/sources.md lists them in full).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+#: (row, real figure, source)
+REAL = {
+    "women among provincial party secretaries": (
+        "14.3% (9 of 63, 2020-25); 2.9% (1 of 34, 2025-30)",
+        "thanhnien.vn; baotintuc.vn; baoxuan.vov.vn",
+    ),
+    "women in the Central Committee": ("9.5% (2021); 10.5% (2026)", "znews.vn; thanhnien.vn"),
+    "mean age of provincial secretaries at election": (
+        "52.3 (2020); 54 (2025)",
+        "thanhnien.vn; vietnamnet.vn",
+    ),
+    "mean age of the Central Committee at election": ("53.8 (13th, 2021); 54.4 (14th, 2026)", "znews.vn"),
+    "Central Committee members over 60 at the end of the term": (
+        "37% (61 of 163, Jan 2026)",
+        "vnexpress.net",
+    ),
+    "Central Committee re-elected at the congress": ("61% (109 of 180 full members, 2026)", "vnexpress.net"),
+    "Central Committee lost over the term": (
+        "18.5% (200 to 163, 2021-26; net)",
+        "vnexpress; kienthuc.net.vn",
+    ),
+    "retirements in the first year: central party posts": ("a normal year (no wave)", "-"),
+    "retirements in the first year: provincial secretaries": ("a normal year (no wave)", "-"),
+    "retirements in the first year / mean of later years (all cadres)": ("about 1", "-"),
+    "assessment grades (excellent / good / completed / not)": (
+        "not published; planning default 12 / 70 / 15 / 3 [E]",
+        "no observed distribution found (docs/sources.md)",
+    ),
+    "province-level rotation per province per term (prov->district / district->prov / cross-sector)": (
+        "41 / 46 / 52 (Nghe An, 2011-16, one province)",
+        "baonghean.vn (2016); not confirmed elsewhere",
+    ),
+    "quality in office (mean latent competence of key-post holders), first -> last year": (
+        "no reason to trend",
+        "-",
+    ),
+}
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / f"{name}.parquet"
+    if not path.exists():
+        sys.exit(f"{folder}: no {name}.parquet (write it with `pipeline-sim run`)")
+    return pd.read_parquet(path)
+
+
+def _pct(x: float) -> str:
+    return "-" if pd.isna(x) else f"{100 * x:.1f}%"
+
+
+def simulated(folder: Path, year: int | None = None) -> dict[str, str]:
+    metrics = _read(folder, "metrics")
+    holders = _read(folder, "holders")
+    bodies = _read(folder, "bodies")
+    events = _read(folder, "events")
+    posts = _read(folder, "posts")
+    years = sorted(metrics["year"].unique())
+    first, last = years[0], years[-1]
+    year = year or min(first + 5, last)
+    out: dict[str, str] = {}
+
+    h = holders
+    end = h[h["moment"] == "year_end"]
+    secretaries = end[(end["level"] == "provincial") & (end["sector"] == "party") & (end["rank"] == "head")]
+    by_year = secretaries.groupby("year")["female"].mean()
+    out["women among provincial party secretaries"] = " -> ".join(
+        f"{_pct(by_year.get(y))} ({y})" for y in (first, year, last)
+    )
+
+    b = bodies.pivot_table(index=["body", "year"], columns="metric", values="value", observed=True)
+    if "central_committee" in set(bodies["body"].astype(str)):
+        cc = b.loc["central_committee"]
+        out["women in the Central Committee"] = (
+            f"{_pct(cc['women_share'].get(first))} ({first}) -> {_pct(cc['women_share'].get(year))} ({year})"
+        )
+        at = cc["mean_age_at_election"].dropna() if "mean_age_at_election" in cc else pd.Series(dtype=float)
+        out["mean age of the Central Committee at election"] = (
+            "; ".join(f"{v:.1f} ({y})" for y, v in at.items()) or "no congress in the run"
+        )
+        re = cc["reelected_share"].dropna() if "reelected_share" in cc else pd.Series(dtype=float)
+        out["Central Committee re-elected at the congress"] = "; ".join(
+            f"{_pct(v)} ({y})" for y, v in re.items()
+        )
+        lost = cc["lost_share"].dropna() if "lost_share" in cc else pd.Series(dtype=float)
+        out["Central Committee lost over the term"] = (
+            "; ".join(f"{_pct(v)} (term to {y})" for y, v in lost.items())
+            + " (seats are refilled during a term, unlike the real CC)"
+        )
+        before = h[
+            (h["moment"] == "before_congress") & h["bodies"].astype(str).str.contains("central_committee")
+        ]
+        over = before.groupby("year")["age"].apply(lambda a: (a > 60).mean())
+        out["Central Committee members over 60 at the end of the term"] = "; ".join(
+            f"{_pct(v)} ({y})" for y, v in over.items()
+        )
+    elected = h[
+        (h["moment"] == "after_congress")
+        & (h["level"] == "provincial")
+        & (h["sector"] == "party")
+        & (h["rank"] == "head")
+    ]
+    ages = (elected.groupby("year")["age"].mean() + 0.5).dropna()  # age at the start of the new term
+    out["mean age of provincial secretaries at election"] = (
+        "; ".join(f"{v:.1f} ({y + 1})" for y, v in ages.items()) or "no congress in the run"
+    )
+
+    # retirements: exits of post holders, by the post left
+    ex = events[(events["kind"] == "exit") & (events["cause"] == "retired") & (events["post"] >= 0)]
+    ex = ex.merge(
+        posts[["post", "level", "sector", "rank"]].rename(
+            columns={"level": "level_post", "sector": "sector_post", "rank": "rank_post"}
+        ),
+        on="post",
+    )
+    n_reps = max(1, metrics["rep"].nunique())
+
+    def yearly_share(level: str, sector: str, rank: str | None) -> str:
+        sel = (ex["level_post"] == level) & (ex["sector_post"] == sector)
+        pp = (posts["level"] == level) & (posts["sector"] == sector)
+        if rank is not None:
+            sel &= ex["rank_post"] == rank
+            pp &= posts["rank"] == rank
+        n_posts = int(pp.sum())
+        if not n_posts:
+            return "-"
+        per_year = ex[sel].groupby("year").size().reindex(years, fill_value=0) / (n_posts * n_reps)
+        later = per_year.iloc[1:6].mean() if len(per_year) > 1 else float("nan")
+        return f"{_pct(per_year.iloc[0])} in {first}; {_pct(later)} a year in the next five"
+
+    if "central" in set(posts["level"].astype(str)):
+        out["retirements in the first year: central party posts"] = yearly_share("central", "party", None)
+    out["retirements in the first year: provincial secretaries"] = yearly_share("provincial", "party", "head")
+    tot = metrics[(metrics["level"] == "all") & (metrics["sector"] == "all")]
+    wide = tot.pivot_table(index="year", columns="metric", values="value", observed=True)
+    if "exits_retired" in wide and len(wide) > 1:
+        ratio = wide["exits_retired"].iloc[0] / wide["exits_retired"].iloc[1:6].mean()
+        out["retirements in the first year / mean of later years (all cadres)"] = f"{ratio:.2f}"
+    grades = [f"grade_{g}_share" for g in ("excellent", "good", "completed", "not_completed")]
+    if all(g in wide for g in grades):
+        out["assessment grades (excellent / good / completed / not)"] = " / ".join(
+            f"{100 * wide[g].mean():.1f}" for g in grades
+        )
+    # rotation moves touching the provincial level, per province per term
+    rot = events[events["kind"] == "rotation"].merge(
+        posts[["post", "level"]].rename(columns={"level": "to_level"}), on="post"
+    )
+    rot = rot.merge(
+        posts[["post", "level"]].rename(columns={"post": "from_post", "level": "from_level"}),
+        on="from_post",
+        how="left",
+    )
+    n_prov = int((posts.drop_duplicates("unit")["level"] == "provincial").sum())
+    terms = max(1.0, len(years) / 5) * n_reps
+    down = ((rot["from_level"] == "provincial") & (rot["to_level"] == "district")).sum()
+    up = ((rot["from_level"] == "district") & (rot["to_level"] == "provincial")).sum()
+    cross = ((rot["cause"] == "sector") & (rot["to_level"] == "provincial")).sum()
+    if n_prov:
+        out[
+            "province-level rotation per province per term (prov->district / district->prov / cross-sector)"
+        ] = f"{down / n_prov / terms:.2f} / {up / n_prov / terms:.2f} / {cross / n_prov / terms:.2f}"
+    if "quality_in_office" in wide:
+        q = wide["quality_in_office"]
+        picks = [q.index[0], q.index[len(q) // 2], q.index[-1]]
+        out["quality in office (mean latent competence of key-post holders), first -> last year"] = (
+            " -> ".join(f"{q[y]:.2f} ({y})" for y in picks)
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="a results folder written by `pipeline-sim run`")
+    parser.add_argument("--year", type=int, default=None, help="a middle year to show (default: sixth)")
+    args = parser.parse_args()
+    sim = simulated(args.folder, args.year)
+    rows = [(what, real, sim.get(what, "-"), source) for what, (real, source) in REAL.items()]
+    print("| what | real | simulated | source of the real figure |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

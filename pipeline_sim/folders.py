@@ -183,7 +183,11 @@ def clean_stale(parent: Path) -> list[Path]:
         if entry.is_symlink() or not entry.is_dir() or not (entry / OWNER_FILE).is_file():
             continue
         owner = _owner(entry)
-        if owner is None or _alive(owner) or holds_results(entry) or foreign_entries(entry):
+        if owner is None or _alive(owner) or foreign_entries(entry):
+            continue
+        # a complete folder whose owner died before dropping its mark is kept; a staging folder
+        # (results never swapped in) is not
+        if holds_results(entry) and not entry.name.startswith("."):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)

@@ -176,3 +176,23 @@ def test_reelection_and_losses_are_measured_against_the_members_before_the_congr
     assert at[causes].sum() == pytest.approx(at["lost_share"])
     assert at["term_start_members"] == pytest.approx(len(m.bodies.member[0].nonzero()[0]))
     assert 0 < at["lost_share"] < 1 and len(start) > 0
+
+
+def test_members_may_stay_past_the_retirement_date_by_the_bodies_extension(make_eligible):
+    from pipeline_sim.processes import demography
+
+    for extension, stays in ((0.0, False), (3.0, True)):
+        m = ladder_with_body(retirement_extension_years=extension)
+        make_eligible(m)
+        p, c = m.posts, m.cadres
+        member = p.holder[np.flatnonzero(p.level == 0)[1]]
+        other = p.holder[np.flatnonzero(p.level == 1)[1]]  # not in the body
+        m.year += 1
+        c.t_retire[[member, other]] = m.year + 0.5  # statutory date this year
+        demography.run(m)
+        assert bool(c.status[member] == 0) is stays
+        assert c.status[other] != 0, "a holder outside the body retires on the statutory date"
+        if stays:
+            m.year += 3
+            demography.run(m)
+            assert c.status[member] != 0, "and retires when the extension ends"

@@ -208,3 +208,17 @@ def test_folder_names_made_from_scenario_names_are_safe():
     long = folders.folder_name("compare-" + "-vs-".join(["x" * 60] * 3))
     assert len(long) <= 100 and folders.check_name(long)
     assert folders.folder_name("..") != ".." and not folders.folder_name("../a").startswith(".")
+
+
+def test_a_staging_folder_of_a_dead_run_is_removed_but_complete_results_are_kept(scratch):
+    results = scratch / "results"
+    results.mkdir()
+    dead = {"pid": 2**22 + 12345, "host": os.uname().nodename, "start": None}
+    for name in (".base.new-0000", "kept"):
+        folder = results / name
+        folder.mkdir()
+        (folder / folders.OWNER_FILE).write_text(json.dumps(dead), encoding="utf-8")
+        (folder / "manifest.json").write_text("{}", encoding="utf-8")
+    assert cli(scratch, "run", "base.toml", "-q").returncode == 0
+    assert not (results / ".base.new-0000").exists()
+    assert (results / "kept" / "manifest.json").exists()

@@ -17,7 +17,8 @@ def run(model) -> None:
     active = c.status == ACTIVE
     # one uniform per row, drawn whether or not it is used, so streams stay aligned
     u = model.stream("demography").random(c.n, dtype=np.float32)
-    retire = active & (c.t_retire < year + 1)
+    # holders of a body's posts may stay past the statutory date by the body's extension
+    retire = active & (c.t_retire + model.bodies.retirement_extension(model) < year + 1)
     # exact probabilities only where the draw falls below the largest possible one
     oldest = float(year + 0.5 - c.birth[active].min()) if active.any() else 0.0
     p_die_max = min(1.0, d.mortality_at_40 * 2.0 ** ((oldest - 40.0) / d.mortality_doubling_years))

@@ -406,6 +406,11 @@ class Body(Section):
     special_cases: Annotated[int, Field(ge=0, le=1000)] = Field(
         0, description="Over-age members kept at each congress as special cases (13th CC: 10)."
     )
+    retirement_extension_years: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] = Field(
+        0.0,
+        description="Years past the statutory retirement date that a member may keep a post of the "
+        "body (Decree 135/2020 allows up to 5 for highly qualified or special cases). [E]",
+    )
 
     @model_validator(mode="after")
     def _ages(self) -> Body:

@@ -12,7 +12,8 @@ At a congress (the last year of a term), before the posts are filled for the new
   best assessed), as the 13th Congress kept 10 (rules.md §6);
 - a cadre who is not a member may take one of its posts only at or below ``first_time_max_age``.
 A post in several bodies follows the most permissive of their limits (a Politburo member is
-re-elected to the Central Committee up to 65).
+re-elected to the Central Committee up to 65). A member may stay in a body's post
+``retirement_extension_years`` past the statutory retirement date (then retires).
 """
 
 from __future__ import annotations
@@ -141,6 +142,12 @@ class Bodies:
                 limit[wider] = value
                 if attr == "reelect_max_age":
                     self.governing[wider] = b
+        #: years past the statutory date a holder of the post may stay (the largest of its bodies)
+        self.extension = np.zeros(model.posts.n)
+        for b, spec in enumerate(self.specs):
+            self.extension[self.member[b]] = np.maximum(
+                self.extension[self.member[b]], spec.retirement_extension_years
+            )
         self.term_start: list[np.ndarray] = [np.zeros(0, np.int64) for _ in self.names]
         self.before: list[np.ndarray] = [np.zeros(0, np.int64) for _ in self.names]
         self.rows: list[tuple[int, str, str, float]] = []  # year, body, metric, value
@@ -160,6 +167,16 @@ class Bodies:
         """The first recorded year begins: its members are the term's starting members."""
         for b in range(len(self.names)):
             self.term_start[b] = model.cadres.uid[self.members(model, b)]
+
+    def retirement_extension(self, model: PipelineModel) -> np.ndarray | float:
+        """Per cadre row: years past the statutory date they may stay, as holders of body posts."""
+        if not self.extension.any():
+            return 0.0
+        c = model.cadres
+        out = np.zeros(c.n)
+        held = c.post >= 0
+        out[held] = self.extension[c.post[held]]
+        return out
 
     # congress --------------------------------------------------------------------------------
 

@@ -9,9 +9,12 @@ number of workers or the order in which runs finish.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -147,6 +150,56 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
 
 
+#: prctl option: the signal a process gets when its parent ends (Linux)
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent: int) -> None:
+    """Pool worker set-up: leave Ctrl-C to the parent, and end with the parent."""
+    _ignore_sigint()
+    end_with_parent(parent)
+
+
+def end_with_parent(parent: int, kernel_signal: bool = True) -> None:
+    """End this (worker) process as soon as its parent `parent` ends, even if the parent is killed
+    with SIGKILL and cannot stop its workers.
+
+    On Linux the kernel sends SIGKILL when the parent ends (``prctl(PR_SET_PDEATHSIG)``, unless
+    `kernel_signal` is false); everywhere a watcher thread ends the process when the parent's
+    multiprocessing sentinel closes or, on POSIX, when the process is given another parent.
+    """
+    if kernel_signal and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.name == "posix" and os.getppid() != parent:  # the parent ended before this was set up
+        os._exit(1)
+    sentinel = None
+    proc = multiprocessing.parent_process()
+    if proc is not None and proc.pid == parent:
+        sentinel = proc.sentinel
+    threading.Thread(target=_watch_parent, args=(parent, sentinel), name="watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int, sentinel: Any) -> None:
+    """End this process when the parent ends: its sentinel (closed when it exits, on every
+    platform) or, on POSIX, a change of parent pid (the worker was reparented)."""
+    from multiprocessing.connection import wait as wait_ready
+
+    while True:
+        if sentinel is not None:
+            if wait_ready([sentinel], timeout=1.0):
+                os._exit(1)
+        else:
+            threading.Event().wait(1.0)
+        if os.name == "posix" and os.getppid() != parent:
+            os._exit(1)
+
+
 def execute(
     specs: list[RunSpec],
     folder: Path,
@@ -193,7 +246,13 @@ def execute(
 
 
 def _execute_processes(todo: list[RunSpec], workers: int, store) -> None:
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_ignore_sigint) as pool:
+    # spawn: fresh workers whatever threads this process runs (and the same on every platform)
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    ) as pool:
         pending: dict[Future, RunSpec] = {}
         queue = iter(todo)
         try:

@@ -167,7 +167,8 @@ SUMMARY_LABELS = {
 
 
 def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
-    """Run `start(on_done)` with a progress bar over runs; clear messages on error or Ctrl-C."""
+    """Run `start(on_done, notify)` with a progress bar over runs; messages from `notify` (e.g. a
+    run file not trusted) are printed on stderr; clear messages on error or Ctrl-C."""
     from pipeline_sim.experiment import ExperimentError
 
     with Progress(
@@ -184,8 +185,11 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
         def on_done(done: int, all_runs: int) -> None:
             progress.update(task, completed=done, total=all_runs)
 
+        def notify(message: str) -> None:
+            progress.console.print(message, highlight=False, markup=False, soft_wrap=True)
+
         try:
-            return start(on_done)
+            return start(on_done, notify)
         except ExperimentError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -237,7 +241,7 @@ def compare(
         len(scens) * reps,
         folder,
         quiet,
-        lambda on_done: run_compare(
+        lambda on_done, notify: run_compare(
             scens,
             reps,
             seed,
@@ -249,6 +253,7 @@ def compare(
             overwrite=overwrite,
             on_done=on_done,
             command=command,
+            notify=notify,
         ),
     )
     d = result.differences
@@ -324,7 +329,7 @@ def sweep(
         n_points * reps,
         folder,
         quiet,
-        lambda on_done: run_sweep(
+        lambda on_done, notify: run_sweep(
             base,
             factors,
             design,
@@ -341,6 +346,7 @@ def sweep(
             overwrite,
             on_done,
             command,
+            notify=notify,
         ),
     )
     if len(result.indices):

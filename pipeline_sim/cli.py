@@ -52,6 +52,22 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a scenario key, e.g. --set planning.mode=open (repeatable)."),
 ]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Local processes, or workers of --scheduler local (default: all cores)."),
+]
+DashboardOption = Annotated[
+    bool,
+    typer.Option(
+        "--dashboard",
+        help="With --scheduler local: open Dask's dashboard on 127.0.0.1:8787 (off by default).",
+    ),
+]
+
+
+def check_dashboard(dashboard: bool, scheduler: str | None) -> None:
+    if dashboard and scheduler != "local":
+        fail("--dashboard needs --scheduler local (a remote scheduler serves its own dashboard)")
 
 
 @app.command()
@@ -209,10 +225,11 @@ def compare(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder (default results/compare-...).")
     ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    workers: WorkersOption = None,
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address (tcp://host:port), or 'local'.")
     ] = None,
+    dashboard: DashboardOption = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted comparison in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison in --out.")] = False,
     sets: SetOption = None,
@@ -224,6 +241,7 @@ def compare(
 
     if len(scenarios) < 1:
         fail("give at least one scenario file")
+    check_dashboard(dashboard, scheduler)
     try:
         scens = load_all(scenarios, parse_sets(sets))
     except ScenarioError as exc:
@@ -254,6 +272,7 @@ def compare(
             on_done=on_done,
             command=command,
             notify=notify,
+            dashboard=dashboard,
         ),
     )
     d = result.differences
@@ -294,8 +313,9 @@ def sweep(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder (default results/sweep-<name>).")
     ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    workers: WorkersOption = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, or 'local'.")] = None,
+    dashboard: DashboardOption = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted sweep in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing sweep in --out.")] = False,
     sets: SetOption = None,
@@ -306,6 +326,7 @@ def sweep(
     from pipeline_sim.experiment import ExperimentError
     from pipeline_sim.sweep import design_points, parse_vary, run_sweep
 
+    check_dashboard(dashboard, scheduler)
     overrides = parse_sets(sets)
     base = load(scenario, overrides)
     try:
@@ -347,6 +368,7 @@ def sweep(
             on_done,
             command,
             notify=notify,
+            dashboard=dashboard,
         ),
     )
     if len(result.indices):

@@ -89,9 +89,10 @@ def compare(
     on_done: Callable[[int, int], None] | None = None,
     command: str | None = None,
     notify: Callable[[str], None] | None = None,
+    dashboard: bool = False,
 ) -> Comparison:
-    """Run, analyse and report a comparison in `folder` (see the module docstring; `notify` as for
-    :func:`pipeline_sim.experiment.execute`)."""
+    """Run, analyse and report a comparison in `folder` (see the module docstring; `notify` and
+    `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
     manifest = _manifest(scenarios, reps, seed, years)
     check_scheduler(scheduler)
     prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
@@ -103,6 +104,7 @@ def compare(
         scheduler=scheduler,
         on_done=on_done,
         notify=notify,
+        dashboard=dashboard,
     )
     names = [s.name for s in scenarios]
     data = data[["run", "scenario", "seed", "rep", "year", "level", "sector", "metric", "value"]]

@@ -353,6 +353,7 @@ def execute(
     scheduler: str | None = None,
     on_done: Callable[[int, int], None] | None = None,
     notify: Callable[[str], None] | None = None,
+    dashboard: bool = False,
 ) -> pd.DataFrame:
     """Run every spec not already checkpointed in ``folder/runs``; return all runs' metrics.
 
@@ -361,12 +362,14 @@ def execute(
         folder: where ``runs/`` checkpoints live; finished runs found there are not run again,
             once checked to be complete and to be these runs (any other file is reported through
             `notify` and the run is computed again).
-        workers: processes for local runs (default: all cores; 1 runs in this process).
+        workers: processes for local runs, or workers of a local Dask cluster (default: all
+            cores; 1 runs in this process).
         scheduler: a Dask scheduler address ("tcp://host:port"), or "local" for a local Dask
-            cluster, instead of local processes.
+            cluster (on 127.0.0.1), instead of local processes.
         on_done: called as ``on_done(done, total)`` after each finished run (progress bars).
-        notify: called with a message for the user (a run file not trusted); default: a
-            :class:`CheckpointWarning`.
+        notify: called with a message for the user (a run file not trusted, the dashboard's
+            address); default: a :class:`CheckpointWarning`.
+        dashboard: open the local Dask cluster's dashboard (on 127.0.0.1 only).
 
     Raises:
         ExperimentError: the folder or ``runs/`` cannot be written (found before any run).
@@ -411,7 +414,7 @@ def execute(
 
     if todo:
         if scheduler is not None:
-            _execute_dask(todo, scheduler, store, workers)
+            _execute_dask(todo, scheduler, store, workers, dashboard, notify)
         elif (workers or os.cpu_count() or 1) == 1 or len(todo) == 1:
             for spec in todo:
                 store(spec, simulate_run(spec))
@@ -449,17 +452,43 @@ def _execute_processes(todo: list[RunSpec], workers: int, store) -> None:
             raise
 
 
-def _execute_dask(todo: list[RunSpec], scheduler: str, store, workers: int | None = None) -> None:
+def local_cluster(workers: int | None = None, dashboard: bool = False):
+    """The local Dask cluster of ``--scheduler local``: `workers` single-threaded worker
+    processes (default: all cores), every server on 127.0.0.1, the dashboard only if asked.
+
+    Without the dashboard the scheduler still serves its small HTTP API (health, metrics), on
+    127.0.0.1 and a free port (not 8787, so that experiments side by side do not collide)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address="127.0.0.1:8787" if dashboard else None,
+        scheduler_kwargs=None if dashboard else {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    )
+
+
+def _execute_dask(
+    todo: list[RunSpec],
+    scheduler: str,
+    store,
+    workers: int | None = None,
+    dashboard: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> None:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, as_completed
     except ImportError:
         raise ExperimentError(
             "--scheduler needs dask.distributed: pip install 'pipeline-sim[cluster]'"
         ) from None
-    cluster = (
-        LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1) if scheduler == "local" else None
-    )
+    cluster = local_cluster(workers, dashboard) if scheduler == "local" else None
     try:
+        if cluster is not None and dashboard and notify is not None:
+            notify(f"Dask dashboard: {cluster.dashboard_link}")
         with Client(cluster if cluster is not None else scheduler) as client:
             futures = {client.submit(simulate_run, spec, pure=False): spec for spec in todo}
             for fut in as_completed(futures):

@@ -208,9 +208,10 @@ def run_sweep(
     on_done: Callable[[int, int], None] | None = None,
     command: str | None = None,
     notify: Callable[[str], None] | None = None,
+    dashboard: bool = False,
 ) -> Sweep:
     """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html
-    (`notify` as for :func:`pipeline_sim.experiment.execute`)."""
+    (`notify` and `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
     outcomes = outcomes or list(HEADLINE_OUTCOMES)
     unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
     if unknown:
@@ -253,6 +254,7 @@ def run_sweep(
         scheduler=scheduler,
         on_done=on_done,
         notify=notify,
+        dashboard=dashboard,
     )
     table = run_outcomes(metrics, ["point", "rep", "seed"])[["point", "rep", "seed", *outcomes]]
     table = pd.DataFrame(inputs).merge(table, on="point").sort_values(["point", "rep"]).reset_index(drop=True)

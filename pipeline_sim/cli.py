@@ -53,6 +53,22 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a scenario key, e.g. --set planning.mode=open (repeatable)."),
 ]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Local processes, or workers of --scheduler local (default: all cores)."),
+]
+DashboardOption = Annotated[
+    bool,
+    typer.Option(
+        "--dashboard",
+        help="With --scheduler local: open Dask's dashboard on 127.0.0.1:8787 (off by default).",
+    ),
+]
+
+
+def check_dashboard(dashboard: bool, scheduler: str | None) -> None:
+    if dashboard and scheduler != "local":
+        fail("--dashboard needs --scheduler local (a remote scheduler serves its own dashboard)")
 
 
 @app.command()
@@ -191,8 +207,9 @@ def claim_default(names: list[str], kind: str) -> Path:
 
 
 def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
-    """Run `start(on_done)` with a progress bar over runs; clear messages on error or Ctrl-C.
-    A folder claimed for the experiment and left empty is given up."""
+    """Run `start(on_done, notify)` with a progress bar over runs; messages from `notify` (e.g. a
+    run file not trusted) are printed on stderr; clear messages on error or Ctrl-C. A folder
+    claimed for the experiment and left empty is given up."""
     from pipeline_sim.experiment import ExperimentError
     from pipeline_sim.folders import release
 
@@ -210,8 +227,11 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
         def on_done(done: int, all_runs: int) -> None:
             progress.update(task, completed=done, total=all_runs)
 
+        def notify(message: str) -> None:
+            progress.console.print(message, highlight=False, markup=False, soft_wrap=True)
+
         try:
-            return start(on_done)
+            return start(on_done, notify)
         except ExperimentError as exc:
             release(folder.resolve())
             fail(str(exc))
@@ -233,10 +253,11 @@ def compare(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder (default results/compare-...).")
     ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    workers: WorkersOption = None,
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address (tcp://host:port), or 'local'.")
     ] = None,
+    dashboard: DashboardOption = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted comparison in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison in --out.")] = False,
     sets: SetOption = None,
@@ -248,6 +269,7 @@ def compare(
 
     if len(scenarios) < 1:
         fail("give at least one scenario file")
+    check_dashboard(dashboard, scheduler)
     try:
         scens = load_all(scenarios, parse_sets(sets))
     except ScenarioError as exc:
@@ -265,7 +287,7 @@ def compare(
         len(scens) * reps,
         folder,
         quiet,
-        lambda on_done: run_compare(
+        lambda on_done, notify: run_compare(
             scens,
             reps,
             seed,
@@ -277,6 +299,8 @@ def compare(
             overwrite=overwrite,
             on_done=on_done,
             command=command,
+            notify=notify,
+            dashboard=dashboard,
         ),
     )
     d = result.differences
@@ -317,8 +341,9 @@ def sweep(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder (default results/sweep-<name>).")
     ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    workers: WorkersOption = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, or 'local'.")] = None,
+    dashboard: DashboardOption = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted sweep in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing sweep in --out.")] = False,
     sets: SetOption = None,
@@ -328,6 +353,7 @@ def sweep(
     from pipeline_sim.experiment import ExperimentError
     from pipeline_sim.sweep import design_points, parse_vary, run_sweep
 
+    check_dashboard(dashboard, scheduler)
     overrides = parse_sets(sets)
     base = load(scenario, overrides)
     try:
@@ -347,7 +373,7 @@ def sweep(
         n_points * reps,
         folder,
         quiet,
-        lambda on_done: run_sweep(
+        lambda on_done, notify: run_sweep(
             base,
             factors,
             design,
@@ -364,6 +390,8 @@ def sweep(
             overwrite,
             on_done,
             command,
+            notify=notify,
+            dashboard=dashboard,
         ),
     )
     if len(result.indices):

@@ -94,13 +94,24 @@ def compare(
     overwrite: bool = False,
     on_done: Callable[[int, int], None] | None = None,
     command: str | None = None,
+    notify: Callable[[str], None] | None = None,
+    dashboard: bool = False,
 ) -> Comparison:
-    """Run, analyse and report a comparison in `folder` (see the module docstring)."""
+    """Run, analyse and report a comparison in `folder` (see the module docstring; `notify` and
+    `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
     manifest = _manifest(scenarios, reps, seed, years)
     check_scheduler(scheduler)
     folder = prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
     specs = plan_comparison(scenarios, reps, seed, years)
-    data = execute(specs, folder, workers=workers, scheduler=scheduler, on_done=on_done)
+    data = execute(
+        specs,
+        folder,
+        workers=workers,
+        scheduler=scheduler,
+        on_done=on_done,
+        notify=notify,
+        dashboard=dashboard,
+    )
     names = [s.name for s in scenarios]
     data = data[["run", "scenario", "seed", "rep", "year", "level", "sector", "metric", "value"]]
     data.to_parquet(folder / "data.parquet", index=False)

@@ -4,15 +4,27 @@ A run is a resolved scenario plus a seed. Every run is written to ``runs/<run id
 as it finishes (atomically: a half-written run is never counted), so an interrupted experiment
 resumes where it stopped. Runs are independent and seeded, so results are identical whatever the
 number of workers or the order in which runs finish.
+
+Each run file carries the run's identity in its Parquet schema metadata (run id, seed, years,
+labels, a hash of the scenario and the package version). On resume a run file is used only if it
+reads completely and its identity is the run's own; an empty, truncated, damaged or foreign file is
+reported and the run is computed again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
+import sys
+import threading
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -21,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline_sim.metrics import ALL
 from pipeline_sim.model import PipelineModel
@@ -44,6 +58,10 @@ HEADLINE_OUTCOMES: dict[str, tuple[str, str | None]] = {
 
 class ExperimentError(Exception):
     """An experiment cannot start or resume as asked."""
+
+
+class CheckpointWarning(UserWarning):
+    """A run file cannot be trusted (empty, damaged or another run's): the run is computed again."""
 
 
 @dataclass(frozen=True)
@@ -143,14 +161,193 @@ def add_rotations(metrics: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+#: key of the run's identity in a run file's Parquet schema metadata
+IDENTITY_KEY = b"pipeline_sim.run"
+
+
+def run_identity(spec: RunSpec) -> dict[str, Any]:
+    """What a run file must say about itself to count as this run's result."""
+    from pipeline_sim import __version__
+
+    scenario = json.dumps(spec.scenario, sort_keys=True, separators=(",", ":"))
+    return {
+        "run": spec.run_id,
+        "seed": int(spec.seed),
+        "years": spec.years,
+        "labels": json.loads(json.dumps(spec.labels)),
+        "scenario_sha256": hashlib.sha256(scenario.encode("utf-8")).hexdigest(),
+        "version": __version__,
+    }
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
+
+
+#: a run file being written: .<run id>.parquet.<host>.<pid>.tmp (host and pid of the writer)
+_TMP = re.compile(r"^\.(?P<name>.+\.parquet)(?:\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+))?\.tmp$")
+
+
+def _write_atomic(frame: pd.DataFrame, path: Path, identity: dict[str, Any]) -> None:
+    """Write `frame` with `identity` in its schema metadata; the file appears complete or not at all."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[IDENTITY_KEY] = json.dumps(identity, sort_keys=True).encode("utf-8")
+    table = table.replace_schema_metadata(meta)
+    tmp = path.with_name(f".{path.name}.{_host_tag()}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():  # a recycled pid (e.g. in a container): not a write of this process
+        return False
+    if os.name != "posix":  # no safe liveness test without extra packages: assume alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(runs_dir: Path) -> list[Path]:
+    """Remove run files left half-written by a process that is gone; return what was removed.
+
+    A temporary file names its writer (host and pid): it is removed when that process no longer
+    runs on this host. Files of another host are left alone (their writer may still be running);
+    files from versions that did not name their writer are removed.
+    """
+    removed = []
+    host = _host_tag()
+    for tmp in runs_dir.glob(".*.tmp"):
+        m = _TMP.match(tmp.name)
+        if m is None:
+            continue
+        if m["pid"] is not None and (m["host"] != host or _pid_alive(int(m["pid"]))):
+            continue
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(tmp)
+    return removed
+
+
+def check_writable(folder: Path) -> None:
+    """Fail unless a file can be created in `folder` (see :func:`pipeline_sim.folders.check_writable`)."""
+    from pipeline_sim import folders
+
+    try:
+        folders.check_writable(folder)
+    except folders.FolderError as exc:
+        raise ExperimentError(f"{exc}; nothing was run") from None
+
+
+def checkpoint_problem(path: Path, spec: RunSpec) -> str | None:
+    """Why the run file `path` is not a complete result of `spec`, or None if it is."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file"
+        with pq.ParquetFile(path) as pf:
+            meta = pf.schema_arrow.metadata or {}
+            table = pf.read()
+    except Exception as exc:  # whatever the reason, a file that does not read is not a result
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"unreadable (truncated or damaged: {first})"
+    problem = _identity_problem(meta, spec)
+    if problem is not None:
+        return problem
+    missing = {"run", "seed", "year", "level", "sector", "metric", "value", *spec.labels} - set(
+        table.column_names
+    )
+    if missing:
+        return f"lacks the columns {', '.join(sorted(missing))}"
+    if table.num_rows == 0:
+        return "holds no rows"
+    return None
+
+
+def _identity_problem(meta: dict, spec: RunSpec) -> str | None:
+    raw = meta.get(IDENTITY_KEY)
+    if raw is None:
+        return "carries no run identity (not written by this version of pipeline-sim)"
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return "carries an unreadable run identity"
+    if not isinstance(found, dict):
+        return "carries an unreadable run identity"
+    expected = run_identity(spec)
+    if found.get("run") != expected["run"]:
+        return f"holds run {found.get('run')!r}, not {spec.run_id!r}"
+    differ = [key for key in expected if found.get(key) != expected[key]]
+    if differ:
+        return f"holds another definition of the run ({', '.join(differ)} differ)"
+    return None
 
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+
+
+#: prctl option: the signal a process gets when its parent ends (Linux)
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent: int) -> None:
+    """Pool worker set-up: leave Ctrl-C to the parent, and end with the parent."""
+    _ignore_sigint()
+    end_with_parent(parent)
+
+
+def end_with_parent(parent: int, kernel_signal: bool = True) -> None:
+    """End this (worker) process as soon as its parent `parent` ends, even if the parent is killed
+    with SIGKILL and cannot stop its workers.
+
+    On Linux the kernel sends SIGKILL when the parent ends (``prctl(PR_SET_PDEATHSIG)``, unless
+    `kernel_signal` is false); everywhere a watcher thread ends the process when the parent's
+    multiprocessing sentinel closes or, on POSIX, when the process is given another parent.
+    """
+    if kernel_signal and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.name == "posix" and os.getppid() != parent:  # the parent ended before this was set up
+        os._exit(1)
+    sentinel = None
+    proc = multiprocessing.parent_process()
+    if proc is not None and proc.pid == parent:
+        sentinel = proc.sentinel
+    threading.Thread(target=_watch_parent, args=(parent, sentinel), name="watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int, sentinel: Any) -> None:
+    """End this process when the parent ends: its sentinel (closed when it exits, on every
+    platform) or, on POSIX, a change of parent pid (the worker was reparented)."""
+    from multiprocessing.connection import wait as wait_ready
+
+    while True:
+        if sentinel is not None:
+            if wait_ready([sentinel], timeout=1.0):
+                os._exit(1)
+        else:
+            threading.Event().wait(1.0)
+        if os.name == "posix" and os.getppid() != parent:
+            os._exit(1)
 
 
 def execute(
@@ -159,37 +356,69 @@ def execute(
     workers: int | None = None,
     scheduler: str | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+    dashboard: bool = False,
 ) -> pd.DataFrame:
     """Run every spec not already checkpointed in ``folder/runs``; return all runs' metrics.
 
     Args:
         specs: the runs, with unique run ids.
-        folder: where ``runs/`` checkpoints live; finished runs found there are not run again.
-        workers: processes for local runs (default: all cores; 1 runs in this process).
+        folder: where ``runs/`` checkpoints live; finished runs found there are not run again,
+            once checked to be complete and to be these runs (any other file is reported through
+            `notify` and the run is computed again).
+        workers: processes for local runs, or workers of a local Dask cluster (default: all
+            cores; 1 runs in this process).
         scheduler: a Dask scheduler address ("tcp://host:port"), or "local" for a local Dask
-            cluster, instead of local processes.
+            cluster (on 127.0.0.1), instead of local processes.
         on_done: called as ``on_done(done, total)`` after each finished run (progress bars).
+        notify: called with a message for the user (a run file not trusted, the dashboard's
+            address); default: a :class:`CheckpointWarning`.
+        dashboard: open the local Dask cluster's dashboard (on 127.0.0.1 only).
+
+    Raises:
+        ExperimentError: the folder or ``runs/`` cannot be written (found before any run).
     """
+    if notify is None:
+
+        def notify(message: str) -> None:
+            warnings.warn(message, CheckpointWarning, stacklevel=3)
+
     runs_dir = folder / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    for stale in runs_dir.glob(".*.tmp"):  # a run killed while being written: not counted
-        stale.unlink()
-    done = {p.stem for p in runs_dir.glob("*.parquet")}
-    todo = [s for s in specs if s.run_id not in done]
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExperimentError(f"{runs_dir}: cannot create the folder ({exc.strerror or exc})") from None
+    check_writable(folder)
+    check_writable(runs_dir)
+    remove_stale_temporaries(runs_dir)
+    todo = []
+    for spec in specs:
+        path = runs_dir / f"{spec.run_id}.parquet"
+        if not path.exists():
+            todo.append(spec)
+            continue
+        problem = checkpoint_problem(path, spec)
+        if problem is not None:
+            notify(f"warning: {path}: {problem}; the run is computed again")
+            todo.append(spec)
     total, finished = len(specs), len(specs) - len(todo)
     if on_done is not None:
         on_done(finished, total)
 
     def store(spec: RunSpec, frame: pd.DataFrame) -> None:
         nonlocal finished
-        _write_atomic(frame, runs_dir / f"{spec.run_id}.parquet")
+        path = runs_dir / f"{spec.run_id}.parquet"
+        try:
+            _write_atomic(frame, path, run_identity(spec))
+        except OSError as exc:
+            raise ExperimentError(f"{path}: cannot write the run ({exc.strerror or exc})") from None
         finished += 1
         if on_done is not None:
             on_done(finished, total)
 
     if todo:
         if scheduler is not None:
-            _execute_dask(todo, scheduler, store, workers)
+            _execute_dask(todo, scheduler, store, workers, dashboard, notify)
         elif (workers or os.cpu_count() or 1) == 1 or len(todo) == 1:
             for spec in todo:
                 store(spec, simulate_run(spec))
@@ -199,7 +428,13 @@ def execute(
 
 
 def _execute_processes(todo: list[RunSpec], workers: int, store) -> None:
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_ignore_sigint) as pool:
+    # spawn: fresh workers whatever threads this process runs (and the same on every platform)
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    ) as pool:
         pending: dict[Future, RunSpec] = {}
         queue = iter(todo)
         try:
@@ -221,17 +456,43 @@ def _execute_processes(todo: list[RunSpec], workers: int, store) -> None:
             raise
 
 
-def _execute_dask(todo: list[RunSpec], scheduler: str, store, workers: int | None = None) -> None:
+def local_cluster(workers: int | None = None, dashboard: bool = False):
+    """The local Dask cluster of ``--scheduler local``: `workers` single-threaded worker
+    processes (default: all cores), every server on 127.0.0.1, the dashboard only if asked.
+
+    Without the dashboard the scheduler still serves its small HTTP API (health, metrics), on
+    127.0.0.1 and a free port (not 8787, so that experiments side by side do not collide)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address="127.0.0.1:8787" if dashboard else None,
+        scheduler_kwargs=None if dashboard else {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    )
+
+
+def _execute_dask(
+    todo: list[RunSpec],
+    scheduler: str,
+    store,
+    workers: int | None = None,
+    dashboard: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> None:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, as_completed
     except ImportError:
         raise ExperimentError(
             "--scheduler needs dask.distributed: pip install 'pipeline-sim[cluster]'"
         ) from None
-    cluster = (
-        LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1) if scheduler == "local" else None
-    )
+    cluster = local_cluster(workers, dashboard) if scheduler == "local" else None
     try:
+        if cluster is not None and dashboard and notify is not None:
+            notify(f"Dask dashboard: {cluster.dashboard_link}")
         with Client(cluster if cluster is not None else scheduler) as client:
             futures = {client.submit(simulate_run, spec, pure=False): spec for spec in todo}
             for fut in as_completed(futures):
@@ -242,8 +503,22 @@ def _execute_dask(todo: list[RunSpec], scheduler: str, store, workers: int | Non
 
 
 def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
-    """All checkpointed runs of `specs`, in spec order (so the result never depends on timing)."""
-    frames = [pd.read_parquet(folder / "runs" / f"{s.run_id}.parquet") for s in specs]
+    """All checkpointed runs of `specs`, in spec order (so the result never depends on timing).
+
+    Raises:
+        ExperimentError: a run file is missing or is not the run's own.
+    """
+    frames = []
+    for s in specs:
+        path = folder / "runs" / f"{s.run_id}.parquet"
+        try:
+            problem = _identity_problem(pq.read_schema(path).metadata or {}, s)
+            frame = pd.read_parquet(path) if problem is None else None
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            problem = f"unreadable ({exc})"
+        if problem is not None:
+            raise ExperimentError(f"{path}: {problem} (changed while the experiment ran?)")
+        frames.append(frame)
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)

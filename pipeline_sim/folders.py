@@ -21,6 +21,7 @@ import re
 import secrets
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 #: a results folder's name: letters, digits, ``_``, ``-`` and ``.`` (not first), at most 100 long
@@ -197,14 +198,15 @@ def clean_stale(parent: Path) -> list[Path]:
 # --- claiming -----------------------------------------------------------------------------------
 
 
-def _writable(folder: Path) -> None:
-    """Fail unless a file can really be created in `folder` (os.access says yes for root)."""
-    probe = folder / f".pipeline-sim-probe-{os.getpid()}-{secrets.token_hex(4)}"
+def check_writable(folder: Path) -> None:
+    """Fail unless a file can really be created in `folder`, by creating and removing one
+    (permission bits alone do not tell, e.g. for root or on a read-only file system)."""
     try:
-        probe.touch(exist_ok=False)
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
     except OSError as exc:
-        raise FolderError(f"{folder}: cannot write here ({exc.strerror})") from None
+        raise FolderError(f"{folder}: not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _make_parent(out: Path) -> None:
@@ -217,7 +219,7 @@ def _make_parent(out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FolderError(f"{out}: cannot create the folder ({exc.strerror})") from None
-    _writable(out.parent)
+    check_writable(out.parent)
 
 
 #: folders this process created by claiming them (the others were empty folders it was given)

@@ -207,8 +207,11 @@ def run_sweep(
     overwrite: bool = False,
     on_done: Callable[[int, int], None] | None = None,
     command: str | None = None,
+    notify: Callable[[str], None] | None = None,
+    dashboard: bool = False,
 ) -> Sweep:
-    """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html."""
+    """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html
+    (`notify` and `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
     outcomes = outcomes or list(HEADLINE_OUTCOMES)
     unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
     if unknown:
@@ -244,7 +247,15 @@ def run_sweep(
         inputs.append({"point": i, **overrides})
         for rep in range(reps):
             specs.append(RunSpec(f"p{i:05d}-r{rep:03d}", data, seed + rep, years, {"point": i, "rep": rep}))
-    metrics = execute(specs, folder, workers=workers, scheduler=scheduler, on_done=on_done)
+    metrics = execute(
+        specs,
+        folder,
+        workers=workers,
+        scheduler=scheduler,
+        on_done=on_done,
+        notify=notify,
+        dashboard=dashboard,
+    )
     table = run_outcomes(metrics, ["point", "rep", "seed"])[["point", "rep", "seed", *outcomes]]
     table = pd.DataFrame(inputs).merge(table, on="point").sort_values(["point", "rep"]).reset_index(drop=True)
     table.to_parquet(folder / "experiments.parquet", index=False)

@@ -16,6 +16,7 @@ from pipeline_sim.kernels import expand_ranges, order_within_groups
 from pipeline_sim.metrics import ALL, Chains, Tally, year_metrics
 from pipeline_sim.processes import DEFAULT_PLAN
 from pipeline_sim.processes import assessment as assessment_phase
+from pipeline_sim.processes import integrity as integrity_phase
 from pipeline_sim.processes import planning as planning_phase
 from pipeline_sim.processes import work as work_phase
 from pipeline_sim.scenario import Scenario, load_scenario
@@ -389,7 +390,8 @@ class PipelineModel(mesa.Model):
 
         Ages are drawn for the first simulated year and each with the cadre's own sex, so that
         the first year's retirements are those of a steady state (see `_staff_at_start` and
-        `_holder_ages`). Every post is held and every staff pool full.
+        `_holder_ages`). Every post is held and every staff pool full; the stock of undetected
+        violations is the violation process's own (integrity.initial_violations).
         """
         scen, p = self.scenario, self.posts
         init = scen.initial
@@ -441,6 +443,7 @@ class PipelineModel(mesa.Model):
             self.new_year()
             work_phase.run(self)
             assessment_phase.run(self)
+        integrity_phase.initial_violations(self)
         planning_phase.run(self, force=True)
         self.tally.reset()
         self.events.blocks.clear()

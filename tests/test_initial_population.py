@@ -59,6 +59,17 @@ def test_initial_holders_meet_the_age_rule_of_the_congress_that_seated_them():
     assert (c.t_retire[rows] - model.first_year >= cg.reelect_min_service_years).all()
 
 
+def test_exits_by_cause_in_the_first_year_are_within_the_range_of_later_years(small_runs):
+    causes = ("retired", "died", "left", "resigned", "dismissed")
+    for model in small_runs:
+        t = _totals(model)
+        for cause in causes:
+            col = t[f"exits_{cause}"]
+            first, later = col.iloc[0], col.iloc[1:]
+            # a tenth of slack on either side of the later years' range, for noise
+            assert later.min() * 0.9 - 3 <= first <= later.max() * 1.1 + 3, (cause, first, later.tolist())
+
+
 def test_holders_retire_in_the_first_term_as_in_the_second(small_runs):
     """Under the congress age rules holders retire only in a term's last year; the first term too."""
     term = small_runs[0].scenario.simulation.term_years
@@ -79,3 +90,38 @@ def test_initial_holders_keep_the_mean_age_of_the_scenario():
     means = model.scenario.initial.holder_age_mean
     assert age[p.holder[heads]].mean() == pytest.approx(means["provincial"], abs=1.5)
     assert age[p.holder[district]].mean() == pytest.approx(means["district"], abs=0.5)
+
+
+def test_discipline_does_not_climb_through_the_first_term(small_runs):
+    for model in small_runs:
+        t = _totals(model)
+        disciplined = t[[c for c in t.columns if c.startswith("disciplined_")]].sum(axis=1)
+        first, later = disciplined.iloc[0], disciplined.iloc[5:].mean()
+        assert 0.75 * later <= first <= later / 0.75, disciplined.tolist()
+        share = t["undetected_violation_share"]
+        assert 0.75 * share.iloc[5:].mean() <= share.iloc[0] <= share.iloc[5:].mean() / 0.75
+
+
+def test_initial_violations_are_the_steady_state_of_the_violation_process():
+    """With every cadre alike, the initial share is p(1-d) / (d + p(1-d)) after a long service."""
+    p, d = 0.05, 0.3
+    model = PipelineModel(
+        "scenarios/baseline.toml",
+        seed=1,
+        years=1,
+        **SMALL,
+        **{
+            "integrity.p_violation": p,
+            "integrity.integrity_effect": 0.0,
+            "integrity.power_effect_per_level": 0.0,
+            "integrity.head_effect": 0.0,
+            "integrity.tenure_effect": 0.0,
+            "integrity.inspection_intensity": d,
+        },
+    )
+    c = model.cadres
+    steady = p * (1 - d) / (d + p * (1 - d))
+    served = model.year - c.entry_year  # years of service at the start
+    old = served >= 20  # long enough for the geometric approach to be complete
+    assert c.violation[old].mean() == pytest.approx(steady, rel=0.05)
+    assert not c.detected.any()

@@ -1,4 +1,9 @@
-"""The event log: one row per appointment, promotion, exit, step-down and planning change."""
+"""The event log: one row per appointment, promotion, exit, step-down and planning change.
+
+The log opens with a "start" row (cause "held") for every post held at the start of the first
+recorded year, so that careers and rosters can be rebuilt from the log alone. Start rows are
+records of a state, not moves: no metric counts them.
+"""
 
 from __future__ import annotations
 
@@ -50,8 +55,12 @@ class EventLog:
         from_post: np.ndarray | None = None,
         chain: np.ndarray | None = None,
         kind_array: np.ndarray | None = None,
+        year: int | None = None,
     ) -> None:
-        """Record events for cadre `rows` at `posts` (-1: no post; the cadre's unit is used)."""
+        """Record events for cadre `rows` at `posts` (-1: no post; the cadre's unit is used).
+
+        Called before the records change. `year` defaults to the model's year.
+        """
         if not self.enabled or (kind.startswith("plan_") and not self.planning):
             return
         n = len(rows)
@@ -64,7 +73,7 @@ class EventLog:
         unit = np.where(has_post, p.unit[safe], c.unit[rows])
         self.blocks.append(
             {
-                "year": np.full(n, model.year, dtype=np.int32),
+                "year": np.full(n, model.year if year is None else year, dtype=np.int32),
                 "kind": self._codes(kind if kind_array is None else kind_array, n),
                 "cause": self._codes(cause, n),
                 "cadre": c.uid[rows].astype(np.int64),

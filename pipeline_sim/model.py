@@ -140,6 +140,9 @@ class PipelineModel(mesa.Model):
         for _ in range(sim.burn_in_years):
             self._user_step()
         self.events.blocks.clear()  # the event log covers the recorded years only
+        # ... and starts with the posts held at its start, so careers and rosters can be rebuilt
+        held = np.flatnonzero(self.posts.holder >= 0)
+        self.events.log("start", "held", self, self.posts.holder[held], held, year=self.first_year)
 
     # ------------------------------------------------------------------------------------------
     # random streams

@@ -7,6 +7,7 @@ cause, discipline), so that no burn-in is needed. Posts held at the start are in
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -125,3 +126,42 @@ def test_initial_violations_are_the_steady_state_of_the_violation_process():
     old = served >= 20  # long enough for the geometric approach to be complete
     assert c.violation[old].mean() == pytest.approx(steady, rel=0.05)
     assert not c.detected.any()
+
+
+# ---------------------------------------------------------------------------------------------
+# the start in the event log
+
+
+def test_every_post_held_at_the_start_is_in_the_event_log():
+    model = PipelineModel("scenarios/teaching.toml", seed=2, years=2)
+    p = model.posts
+    held = np.flatnonzero(p.holder >= 0)
+    uids = model.cadres.uid[p.holder[held]]
+    model.run()
+    ev = model.events_frame()
+    start = ev[ev["kind"] == "start"]
+    assert (start["year"] == model.first_year).all()
+    assert sorted(zip(start["post"], start["cadre"], strict=True)) == sorted(
+        zip(held.tolist(), uids.tolist(), strict=True)
+    )
+    # a career starts with the post held at the start
+    career = model.cadre(int(uids[0])).career()
+    assert career.iloc[0]["kind"] == "start" and career.iloc[0]["post"] == held[0]
+
+
+def test_start_records_do_not_count_as_appointments():
+    model = PipelineModel("scenarios/teaching.toml", seed=2, years=3).run()
+    ev = model.events_frame()
+    t = _totals(model)
+    moves = ev[ev["kind"].isin(["appointment", "promotion"])].groupby("year").size()
+    np.testing.assert_array_equal(
+        moves.reindex(t.index, fill_value=0).to_numpy(), t["appointments"].to_numpy()
+    )
+
+
+def test_start_records_come_after_the_burn_in():
+    model = PipelineModel("scenarios/teaching.toml", seed=2, years=2, **{"simulation.burn_in_years": 2})
+    held = int((model.posts.holder >= 0).sum())
+    ev = model.run().events_frame()
+    assert ev["year"].min() == model.first_year
+    assert (ev["kind"] == "start").sum() == held

@@ -128,6 +128,8 @@ class PipelineModel(mesa.Model):
         self.is_term_start = self.is_midterm = self.is_congress_year = False
         #: true while the congress's moves and elections run: holders seated then start a new term
         self.at_term_boundary = False
+        #: name of the phase running now (None between years and during the set-up)
+        self.phase: str | None = None
 
         self._populate()
         self._unit_agents: list[UnitAgent] | None = None
@@ -464,7 +466,9 @@ class PipelineModel(mesa.Model):
     def step(self) -> None:
         """Simulate one year: every phase of the plan in order."""
         for phase in self.plan:
+            self.phase = phase.NAME
             phase.run(self)
+        self.phase = None
 
     def phase_plan(self) -> list[tuple[str, str]]:
         """(name, summary) of every phase of a year, in order."""

@@ -165,3 +165,16 @@ def test_start_records_come_after_the_burn_in():
     ev = model.run().events_frame()
     assert ev["year"].min() == model.first_year
     assert (ev["kind"] == "start").sum() == held
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known remaining transient: the model's own steady state holds older post holders than "
+    "initial.holder_age_mean (an estimate below the provincial level), so the step-downs at the "
+    "congress age rule climb over the first terms",
+)
+def test_step_downs_at_the_first_congress_match_the_second(small_runs):
+    for model in small_runs:
+        t = _totals(model)["step_downs"]
+        first, second = t.iloc[4], t.iloc[9]
+        assert 0.6 * second <= first <= second / 0.6, t.tolist()

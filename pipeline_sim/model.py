@@ -308,8 +308,8 @@ class PipelineModel(mesa.Model):
         rises, so this is a bisection on age)."""
         first, _ = self._first_step()
         d = self.scenario.demography
-        lo, hi = 0.0, 150.0
-        for _ in range(50):
+        lo, hi = 0.0, 128.0
+        for _ in range(30):
             mid = 0.5 * (lo + hi)
             date = retirement_dates(np.array([first + 0.5 - mid]), np.array([female]), d)[0]
             lo, hi = (mid, hi) if date >= retire_from else (lo, mid)
@@ -322,8 +322,10 @@ class PipelineModel(mesa.Model):
         who stayed in the pool since entry with the chance of neither leaving
         (``demography.p_leave_staff`` a year) nor dying (Gompertz), and have not yet reached their
         own (sex's) retirement date. Sampled by rejection: a draw of sex, entry age and years in
-        the pool is kept with the chance of having stayed that long. Promotion out of the pool is
-        left out (it is an outcome of the model, not a parameter).
+        the pool is kept with the chance of having stayed that long: the years are drawn from
+        the leaving process itself (geometric, truncated to a working life) and kept with the
+        chance of surviving them. Promotion out of the pool is left out (it is an outcome of the
+        model, not a parameter).
         """
         rec, d = self.scenario.recruitment, self.scenario.demography
         first, _ = self._first_step()
@@ -334,18 +336,21 @@ class PipelineModel(mesa.Model):
         age = np.zeros(n)
         todo = np.arange(n)
         ln2 = np.log(2.0)
+        rate = -np.log1p(-min(d.p_leave_staff, 1.0 - 1e-12))  # yearly leaving as a hazard
+        reach = -np.expm1(-rate * span)  # chance of staying less than `span` years
         for _ in range(200):
             if not len(todo):
                 break
             k = len(todo)
             f = rng.random(k) < rec.female_share
             a0 = np.maximum(rec.entry_age_min, rng.normal(rec.entry_age_mean, rec.entry_age_sd, k))
-            a = a0 + rng.random(k) * span
+            u = rng.random(k)
+            years = -np.log1p(-u * reach) / rate if rate > 0 else u * span
+            a = a0 + years
             g0 = np.exp2((a0 - 40.0) / d.mortality_doubling_years)
             g1 = np.exp2((a - 40.0) / d.mortality_doubling_years)
             hazard = d.mortality_at_40 * d.mortality_doubling_years / ln2 * (g1 - g0)
-            stay = (1.0 - d.p_leave_staff) ** (a - a0) * np.exp(-hazard)
-            keep = (rng.random(k) < stay) & (a <= cap[f.astype(np.int64)])
+            keep = (rng.random(k) < np.exp(-hazard)) & (a <= cap[f.astype(np.int64)])
             rows = todo[keep]
             female[rows], entry[rows], age[rows] = f[keep], a0[keep], a[keep]
             todo = todo[~keep]
@@ -533,9 +538,16 @@ def _truncnorm_location(mean: np.ndarray, sd: float, lo: np.ndarray, hi: np.ndar
     """Location of a normal with `sd` that, truncated to [lo, hi], has mean `mean` (the mean of
     the holders themselves, as observed); the nearest attainable mean if `mean` is not inside.
     A bisection per distinct (mean, lo, hi), on the monotone mean of the truncated normal."""
-    keys = np.stack([mean, lo, hi], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    m, a, b = uniq[:, 0], uniq[:, 1], uniq[:, 2]
+    parts = [np.unique(x, return_inverse=True) for x in (mean, lo, hi)]
+    code = np.zeros(len(mean), dtype=np.int64)
+    for vals, idx in parts:
+        code = code * len(vals) + idx.ravel()
+    key, inv = np.unique(code, return_inverse=True)
+    ends = []
+    for vals, _ in reversed(parts):
+        ends.append(vals[key % len(vals)])
+        key = key // len(vals)
+    b, a, m = ends
     left, right = a - 5.0 * sd, b + 5.0 * sd
     for _ in range(60):
         mid = 0.5 * (left + right)

@@ -266,6 +266,9 @@ def test_confidence_vote_thresholds():
             "confidence.performance_weight": 0.0,
             "confidence.noise_sd": 0.0,
             "confidence.p_resign_above_half": 0.0,
+            # nobody leaves or dies before the vote
+            "demography.p_leave_leader": 0.0,
+            "demography.mortality_at_40": 0.0,
         }
     )
     c = model.cadres

@@ -446,7 +446,15 @@ class PipelineModel(mesa.Model):
         self.cadres.append(block)
         p.holder[:] = np.arange(p.n)
         p.term_start[:] = term_start - np.where(second, scen.simulation.term_years, 0)
-        self.cadres.breadth[:] = experience_breadth(self, np.arange(self.cadres.n))
+        c = self.cadres
+        c.breadth[:] = experience_breadth(self, np.arange(c.n))
+        # competence grows with every year of work (the work phase): the years served before the
+        # set-up count as well, at the yearly growth and the bonus of the experience held now
+        w = scen.work
+        served = np.maximum(self.year - c.entry_year, 0).astype(np.float32)
+        c.competence += served * (
+            np.float32(w.competence_growth) + np.float32(w.varied_experience_bonus) * c.breadth
+        )
         # two years of assessment history, then the first planning
         for _ in range(2):
             self.year += 1

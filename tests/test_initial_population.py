@@ -184,3 +184,17 @@ def test_step_downs_at_the_first_congress_match_the_second(small_runs):
         t = _totals(model)["step_downs"]
         first, second = t.iloc[4], t.iloc[9]
         assert 0.6 * second <= first <= second / 0.6, t.tolist()
+
+
+def test_competence_of_the_service_starts_at_the_level_it_keeps():
+    """Competence grows with each year of work: the years served before the start count too."""
+    model = PipelineModel("scenarios/baseline.toml", seed=1, years=25, **SMALL)
+
+    def mean_competence() -> float:
+        c = model.cadres
+        return float(c.competence[c.status == ACTIVE].mean())
+
+    model.step()
+    first = mean_competence()
+    model.run()
+    assert first == pytest.approx(mean_competence(), abs=0.1)

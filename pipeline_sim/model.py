@@ -318,13 +318,12 @@ class PipelineModel(mesa.Model):
     def _staff_at_start(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         """Sex, entry age and age in the first simulated year of `n` staff, drawn together.
 
-        The staff pool in a steady state: entrants of the recruitment's sex mix and entry ages,
-        who stayed in the pool since entry with the chance of neither leaving
-        (``demography.p_leave_staff`` a year) nor dying (Gompertz), and have not yet reached their
-        own (sex's) retirement date. Sampled by rejection: a draw of sex, entry age and years in
-        the pool is kept with the chance of having stayed that long: the years are drawn from
-        the leaving process itself (geometric, truncated to a working life) and kept with the
-        chance of surviving them. Promotion out of the pool is left out (it is an outcome of the
+        The staff pool in a steady state: entrants of the recruitment's sex mix and entry ages
+        who have stayed since entry, neither leaving (``demography.p_leave_staff`` a year) nor
+        dying (Gompertz), and have not reached their own (sex's) retirement date. The years in
+        the pool are drawn from the leaving process (geometric, truncated to a working life); a
+        draw is kept with the chance of surviving those years and redrawn, sex included, if the
+        cadre would have retired. Promotion out of the pool is left out (it is an outcome of the
         model, not a parameter).
         """
         rec, d = self.scenario.recruitment, self.scenario.demography
@@ -364,12 +363,12 @@ class PipelineModel(mesa.Model):
     ) -> np.ndarray:
         """Ages in the first simulated year of the initial post holders.
 
-        Normal by level and rank, truncated (not clipped: no heap of holders at the limit) to
-        the ages that the congress that opened the term allowed, and placed so that the
-        holders' mean age is `initial.holder_age_mean` (a mean of real holders): re-elected holders (`second`)
-        with `congress.reelect_min_service_years` left, first elected ones with
-        `congress.first_time_min_service_years` (Directive 45/2025); without congress, those
-        who have not reached retirement.
+        Normal by level, rank and sex, truncated (not clipped: no heap of holders at the limit)
+        to the ages that the congress that opened the term allowed: re-elected holders
+        (`second`) with `congress.reelect_min_service_years` left, first elected ones with
+        `congress.first_time_min_service_years` (Directive 45/2025); without congress, those who
+        have not reached retirement. The normal is placed so that the holders' own mean age is
+        `initial.holder_age_mean` (a mean of real holders, rules.md §8).
         """
         init, rec, cg = self.scenario.initial, self.scenario.recruitment, self.scenario.congress
         first, term_start = self._first_step()

@@ -8,6 +8,7 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr, ndtri
 
 from pipeline_sim import metrics as metric_defs
 from pipeline_sim.events import EventLog
@@ -15,6 +16,7 @@ from pipeline_sim.kernels import expand_ranges, order_within_groups
 from pipeline_sim.metrics import ALL, Chains, Tally, year_metrics
 from pipeline_sim.processes import DEFAULT_PLAN
 from pipeline_sim.processes import assessment as assessment_phase
+from pipeline_sim.processes import integrity as integrity_phase
 from pipeline_sim.processes import planning as planning_phase
 from pipeline_sim.processes import work as work_phase
 from pipeline_sim.rosters import Rosters, posts_frame, units_frame
@@ -29,7 +31,7 @@ from pipeline_sim.world.hierarchy import (
     staff_targets,
 )
 from pipeline_sim.world.operations import experience_breadth
-from pipeline_sim.world.rules import record_ok, retirement_age, retirement_dates, selection_score
+from pipeline_sim.world.rules import record_ok, retirement_dates, selection_score
 
 #: one random stream per process; the numbers are part of the reproducibility contract
 STREAMS = {
@@ -130,6 +132,8 @@ class PipelineModel(mesa.Model):
         self.is_term_start = self.is_midterm = self.is_congress_year = False
         #: true while the congress's moves and elections run: holders seated then start a new term
         self.at_term_boundary = False
+        #: name of the phase running now (None between years and during the set-up)
+        self.phase: str | None = None
 
         self._populate()
         self._unit_agents: list[UnitAgent] | None = None
@@ -142,6 +146,9 @@ class PipelineModel(mesa.Model):
         for _ in range(sim.burn_in_years):
             self._user_step()
         self.events.blocks.clear()  # the event log covers the recorded years only
+        # ... and starts with the posts held at its start, so careers and rosters can be rebuilt
+        held = np.flatnonzero(self.posts.holder >= 0)
+        self.events.log("start", "held", self, self.posts.holder[held], held, year=self.first_year)
         self.bodies.start(self)
 
     # ------------------------------------------------------------------------------------------
@@ -238,15 +245,23 @@ class PipelineModel(mesa.Model):
         female_share: float | None = None,
         minority_share: float | None = None,
         competence_shift: np.ndarray | float = 0.0,
+        female: np.ndarray | None = None,
+        entry_age: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        """Rows for new cadres in the staff pools of `unit` x `sector` (entrants by default)."""
+        """Rows for new cadres in the staff pools of `unit` x `sector` (entrants by default).
+
+        `female` and `entry_age`, when given, replace the draws (which are made all the same, so
+        that the stream stays aligned).
+        """
         rec = self.scenario.recruitment
         rng = self.stream(stream)
         n = len(unit)
-        entry_age = np.maximum(rec.entry_age_min, rng.normal(rec.entry_age_mean, rec.entry_age_sd, n))
+        drawn_entry = np.maximum(rec.entry_age_min, rng.normal(rec.entry_age_mean, rec.entry_age_sd, n))
+        entry_age = drawn_entry if entry_age is None else np.asarray(entry_age, dtype=np.float64)
         if age is None:
             age = entry_age
-        female = rng.random(n) < (rec.female_share if female_share is None else female_share)
+        drawn_female = rng.random(n) < (rec.female_share if female_share is None else female_share)
+        female = drawn_female if female is None else np.asarray(female, dtype=bool)
         minority = rng.random(n) < (rec.minority_share if minority_share is None else minority_share)
         competence = rng.normal(rec.competence_mean, rec.competence_sd, n) + competence_shift
         integrity = rng.standard_normal(n)
@@ -282,59 +297,147 @@ class PipelineModel(mesa.Model):
             network=network,
         )
 
-    def _initial_max_age(self, female: np.ndarray) -> np.ndarray:
-        """Oldest age at set-up that does not reach retirement before the first simulated year.
+    # ------------------------------------------------------------------------------------------
+    # the population at the start
 
-        Set-up happens three years before the first step (two years of assessments come first),
-        so without this cap three years' worth of retirements would fall in the first year.
-        """
+    def _first_step(self) -> tuple[int, int]:
+        """(first simulated year, first year of the term it belongs to)."""
+        sim = self.scenario.simulation
+        first = self.first_year - sim.burn_in_years
+        term_start = sim.start_year + sim.term_years * ((first - sim.start_year) // sim.term_years)
+        return first, term_start
+
+    def _age_cap(self, female: bool, retire_from: float) -> float:
+        """Oldest age in the first simulated year (``year + 0.5 - birth``) of a cadre of that sex
+        whose statutory retirement date is `retire_from` or later (retirement dates fall as age
+        rises, so this is a bisection on age)."""
+        first, _ = self._first_step()
         d = self.scenario.demography
-        first_step = self.first_year - self.scenario.simulation.burn_in_years
-        lead = first_step - self.year
-        r_age = np.where(
+        lo, hi = 0.0, 128.0
+        for _ in range(30):
+            mid = 0.5 * (lo + hi)
+            date = retirement_dates(np.array([first + 0.5 - mid]), np.array([female]), d)[0]
+            lo, hi = (mid, hi) if date >= retire_from else (lo, mid)
+        return lo
+
+    def _staff_at_start(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """Sex, entry age and age in the first simulated year of `n` staff, drawn together.
+
+        The staff pool in a steady state: entrants of the recruitment's sex mix and entry ages
+        who have stayed since entry, neither leaving (``demography.p_leave_staff`` a year) nor
+        dying (Gompertz), and have not reached their own (sex's) retirement date. The years in
+        the pool are drawn from the leaving process (geometric, truncated to a working life); a
+        draw is kept with the chance of surviving those years and redrawn, sex included, if the
+        cadre would have retired. Promotion out of the pool is left out (it is an outcome of the
+        model, not a parameter).
+        """
+        rec, d = self.scenario.recruitment, self.scenario.demography
+        first, _ = self._first_step()
+        cap = np.array([self._age_cap(False, first), self._age_cap(True, first)])
+        span = max(float(cap.max()) - rec.entry_age_min, 0.0)
+        female = np.zeros(n, dtype=bool)
+        entry = np.zeros(n)
+        age = np.zeros(n)
+        todo = np.arange(n)
+        ln2 = np.log(2.0)
+        rate = -np.log1p(-min(d.p_leave_staff, 1.0 - 1e-12))  # yearly leaving as a hazard
+        reach = -np.expm1(-rate * span)  # chance of staying less than `span` years
+        for _ in range(200):
+            if not len(todo):
+                break
+            k = len(todo)
+            f = rng.random(k) < rec.female_share
+            a0 = np.maximum(rec.entry_age_min, rng.normal(rec.entry_age_mean, rec.entry_age_sd, k))
+            u = rng.random(k)
+            years = -np.log1p(-u * reach) / rate if rate > 0 else u * span
+            a = a0 + years
+            g0 = np.exp2((a0 - 40.0) / d.mortality_doubling_years)
+            g1 = np.exp2((a - 40.0) / d.mortality_doubling_years)
+            hazard = d.mortality_at_40 * d.mortality_doubling_years / ln2 * (g1 - g0)
+            keep = (rng.random(k) < np.exp(-hazard)) & (a <= cap[f.astype(np.int64)])
+            rows = todo[keep]
+            female[rows], entry[rows], age[rows] = f[keep], a0[keep], a[keep]
+            todo = todo[~keep]
+        if len(todo):  # an impossible schedule (entry after retirement): youngest entrants
+            female[todo] = rng.random(len(todo)) < rec.female_share
+            entry[todo] = age[todo] = rec.entry_age_min
+        return female, entry, age
+
+    def _holder_ages(
+        self, mean: np.ndarray, female: np.ndarray, second: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Ages in the first simulated year of the initial post holders.
+
+        Normal by level, rank and sex, truncated (not clipped: no heap of holders at the limit)
+        to the ages that the congress that opened the term allowed: re-elected holders
+        (`second`) with `congress.reelect_min_service_years` left, first elected ones with
+        `congress.first_time_min_service_years` (Directive 45/2025); without congress, those who
+        have not reached retirement. The normal is placed so that the holders' own mean age is
+        `initial.holder_age_mean` (a mean of real holders, rules.md §8).
+        """
+        init, rec, cg = self.scenario.initial, self.scenario.recruitment, self.scenario.congress
+        first, term_start = self._first_step()
+        caps = {}
+        for is_female in (False, True):
+            for is_second in (False, True):
+                if cg.enabled:
+                    left = cg.reelect_min_service_years if is_second else cg.first_time_min_service_years
+                    retire_from = max(float(first), term_start + left)
+                else:
+                    retire_from = float(first)
+                caps[is_female, is_second] = self._age_cap(is_female, retire_from)
+        hi = np.where(
             female,
-            retirement_age(d.retirement_female, first_step),
-            retirement_age(d.retirement_male, first_step),
+            np.where(second, caps[True, True], caps[True, False]),
+            np.where(second, caps[False, True], caps[False, False]),
         )
-        return r_age + 0.5 - lead - 0.01
+        lo = np.minimum(rec.entry_age_min + 2.0, hi)
+        sd = max(init.holder_age_sd, 1e-9)
+        loc = _truncnorm_location(mean, sd, lo, hi)
+        a, b = ndtr((lo - loc) / sd), ndtr((hi - loc) / sd)
+        u = a + rng.random(len(mean)) * (b - a)
+        age = loc + sd * ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
+        return np.clip(age, lo, hi)  # only rounding moves it
 
     def _populate(self) -> None:
-        """Initial cadres: every post held, every staff pool full, two years of assessments."""
+        """Initial cadres, as in the first simulated year; then two years of assessments.
+
+        Ages are drawn for the first simulated year and each with the cadre's own sex, so that
+        the first year's retirements are those of a steady state (see `_staff_at_start` and
+        `_holder_ages`). Every post is held and every staff pool full; the stock of undetected
+        violations is the violation process's own (integrity.initial_violations).
+        """
         scen, p = self.scenario, self.posts
-        init, rec = scen.initial, scen.recruitment
+        init = scen.initial
         rng = self.stream("init")
         n_sec = len(self.sectors)
-        # staff pools, ages spread over a working life
+        first, term_start = self._first_step()
+        lead = first - self.year  # the set-up is `lead` years before the first simulated year
+        # staff pools
         slots = np.repeat(np.arange(self.staff_target.size), self.staff_target.ravel())
         s_unit, s_sector = slots // n_sec, (slots % n_sec).astype(np.int8)
-        female = rng.random(len(slots)) < rec.female_share
-        max_age = self._initial_max_age(female)
-        age = rec.entry_age_min + rng.random(len(slots)) * (max_age - rec.entry_age_min)
+        s_female, s_entry, s_age = self._staff_at_start(len(slots), rng)
         staff = self.new_cadres(
-            s_unit,
-            s_sector,
-            "init",
-            age=age,
-            female_share=float(female.mean()) if len(female) else 0.0,
+            s_unit, s_sector, "init", age=s_age - lead, female=s_female, entry_age=s_entry
         )
-        # post holders
+        # post holders: half of the first heads were (re-)elected for a second consecutive term
+        # in the post at the congress that opened the term [E]
+        second = rng.random(p.n) < 0.5
+        h_female = rng.random(p.n) < init.female_share_holders
         mean_age = np.array([init.holder_age_mean[lvl] for lvl in self.levels])[p.level]
         mean_age = mean_age - 2.0 * p.rank
-        h_age = rng.normal(mean_age, init.holder_age_sd)
+        h_age = self._holder_ages(mean_age, h_female, second, rng)
         top_grade = 4 * (self.units.n_levels - 1) + STAFF_RANK
         shift = init.competence_bonus_per_grade * (top_grade - p.grade)
         holders = self.new_cadres(
             p.unit,
             p.sector.astype(np.int8),
             "init",
-            age=h_age,
-            female_share=init.female_share_holders,
+            age=h_age - lead,
+            female=h_female,
             minority_share=init.minority_share_holders,
             competence_shift=shift,
         )
-        h_age = np.clip(h_age, rec.entry_age_min + 2.0, self._initial_max_age(holders["female"]))
-        holders["birth"][:] = self.year + 0.5 - h_age
-        holders["t_retire"][:] = retirement_dates(holders["birth"], holders["female"], scen.demography)
         holders["post"][:] = np.arange(p.n)
         holders["grade"][:] = p.grade
         holders["place"][:] = self.place_key(p.unit.astype(np.int64), p.sector, p.rank)
@@ -346,16 +449,23 @@ class PipelineModel(mesa.Model):
         block = {k: np.concatenate([holders[k], staff[k]]) for k in holders}
         self.cadres.append(block)
         p.holder[:] = np.arange(p.n)
-        # half of the first heads were (re-)elected for a second consecutive term in the post [E]
-        second = rng.random(p.n) < 0.5
-        p.term_start[:] = self.first_year - np.where(second, self.scenario.simulation.term_years, 0)
-        self.cadres.breadth[:] = experience_breadth(self, np.arange(self.cadres.n))
+        p.term_start[:] = term_start - np.where(second, scen.simulation.term_years, 0)
+        c = self.cadres
+        c.breadth[:] = experience_breadth(self, np.arange(c.n))
+        # competence grows with every year of work (the work phase): the years served before the
+        # set-up count as well, at the yearly growth and the bonus of the experience held now
+        w = scen.work
+        served = np.maximum(self.year - c.entry_year, 0).astype(np.float32)
+        c.competence += served * (
+            np.float32(w.competence_growth) + np.float32(w.varied_experience_bonus) * c.breadth
+        )
         # two years of assessment history, then the first planning
         for _ in range(2):
             self.year += 1
             self.new_year()
             work_phase.run(self)
             assessment_phase.run(self)
+        integrity_phase.initial_violations(self)
         planning_phase.run(self, force=True)
         self.tally.reset()
         self.events.blocks.clear()
@@ -373,7 +483,9 @@ class PipelineModel(mesa.Model):
     def step(self) -> None:
         """Simulate one year: every phase of the plan in order."""
         for phase in self.plan:
+            self.phase = phase.NAME
             phase.run(self)
+        self.phase = None
 
     def phase_plan(self) -> list[tuple[str, str]]:
         """(name, summary) of every phase of a year, in order."""
@@ -450,6 +562,32 @@ class PipelineModel(mesa.Model):
     def cadre(self, uid: int) -> CadreView:
         """A view of one cadre (in service or not), with their career from the event log."""
         return CadreView(self, int(uid))
+
+
+def _truncnorm_location(mean: np.ndarray, sd: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Location of a normal with `sd` that, truncated to [lo, hi], has mean `mean` (the mean of
+    the holders themselves, as observed); the nearest attainable mean if `mean` is not inside.
+    A bisection per distinct (mean, lo, hi), on the monotone mean of the truncated normal."""
+    parts = [np.unique(x, return_inverse=True) for x in (mean, lo, hi)]
+    code = np.zeros(len(mean), dtype=np.int64)
+    for vals, idx in parts:
+        code = code * len(vals) + idx.ravel()
+    key, inv = np.unique(code, return_inverse=True)
+    ends = []
+    for vals, _ in reversed(parts):
+        ends.append(vals[key % len(vals)])
+        key = key // len(vals)
+    b, a, m = ends
+    left, right = a - 5.0 * sd, b + 5.0 * sd
+    for _ in range(60):
+        mid = 0.5 * (left + right)
+        alpha, beta = (a - mid) / sd, (b - mid) / sd
+        z = np.maximum(ndtr(beta) - ndtr(alpha), 1e-300)
+        phi = np.exp(-0.5 * alpha**2) - np.exp(-0.5 * beta**2)
+        got = mid + sd * phi / np.sqrt(2.0 * np.pi) / z
+        low = got < m
+        left, right = np.where(low, mid, left), np.where(low, right, mid)
+    return (0.5 * (left + right))[inv.ravel()]
 
 
 def _headline_reporter(metric: str):

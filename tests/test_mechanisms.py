@@ -266,6 +266,9 @@ def test_confidence_vote_thresholds():
             "confidence.performance_weight": 0.0,
             "confidence.noise_sd": 0.0,
             "confidence.p_resign_above_half": 0.0,
+            # nobody leaves or dies before the vote
+            "demography.p_leave_leader": 0.0,
+            "demography.mortality_at_40": 0.0,
         }
     )
     c = model.cadres
@@ -318,12 +321,13 @@ def test_worst_first_selection_lowers_quality_in_office():
 
 def test_structure_targets_fill_pools_toward_the_target_when_candidates_are_scarce():
     few_women = {"recruitment.female_share": 0.12, "initial.female_share_holders": 0.08}
-    on = teaching(seed=2, years=4, **few_women, **{"planning.structure_targets": True})
-    off = teaching(seed=2, years=4, **few_women, **{"planning.structure_targets": False})
-    on.run()
-    off.run()
-    assert off.headline("women_in_planning") < 0.2  # the natural supply is short of the target
-    assert on.headline("women_in_planning") > off.headline("women_in_planning") + 0.02
+    gains = []
+    for seed in (1, 2, 3):  # a pool of three holds few women: one seed alone is noisy
+        on = teaching(seed=seed, years=4, **few_women, **{"planning.structure_targets": True}).run()
+        off = teaching(seed=seed, years=4, **few_women, **{"planning.structure_targets": False}).run()
+        assert off.headline("women_in_planning") < 0.2  # the natural supply is short of the target
+        gains.append(on.headline("women_in_planning") - off.headline("women_in_planning"))
+    assert min(gains) > 0 and np.mean(gains) > 0.02, gains
 
 
 def test_structure_targets_do_not_overshoot_when_the_supply_is_ample():

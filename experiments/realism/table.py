@@ -158,14 +158,8 @@ def simulated(folder: Path, year: int | None = None) -> dict[str, str]:
             f"{100 * wide[g].mean():.1f}" for g in grades
         )
     # rotation moves touching the provincial level, per province per term
-    rot = events[events["kind"] == "rotation"].merge(
-        posts[["post", "level"]].rename(columns={"level": "to_level"}), on="post"
-    )
-    rot = rot.merge(
-        posts[["post", "level"]].rename(columns={"post": "from_post", "level": "from_level"}),
-        on="from_post",
-        how="left",
-    )
+    rot = events[events["kind"] == "rotation"]  # `level`: the post moved to; `from_level`: the one left
+    rot = rot.assign(to_level=rot["level"].astype(str), from_level=rot["from_level"].astype(str))
     n_prov = int((posts.drop_duplicates("unit")["level"] == "provincial").sum())
     terms = max(1.0, len(years) / 5) * n_reps
     down = ((rot["from_level"] == "provincial") & (rot["to_level"] == "district")).sum()

@@ -31,6 +31,47 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def violation_log_odds(model) -> np.ndarray:
+    """Log-odds of a new violation this year, for every row of the cadre table (float32)."""
+    ig, c = model.scenario.integrity, model.cadres
+    power = 1.0 - ig.control_of_power
+    bottom = model.units.n_levels - 1
+    is_head = (c.post >= 0) & (c.grade % 4 == 0)
+    f32 = np.float32
+    lin = f32(_logit(ig.p_violation)) - f32(ig.integrity_effect) * c.integrity
+    lin += f32(power * ig.power_effect_per_level) * (bottom - c.level).astype(f32)
+    lin += f32(power * ig.head_effect) * is_head
+    tenure = np.minimum(model.year - c.post_start, 20) * (c.post >= 0)
+    lin += f32(power * ig.tenure_effect) * tenure.astype(f32)
+    return lin
+
+
+def initial_violations(model) -> None:
+    """The stock of undetected violations at the start: the steady state of this process.
+
+    Each year a cadre without a violation commits one with probability p, and inspection then
+    finds each standing violation with probability d (``inspection_intensity``), so the chance
+    q of carrying an undetected violation at a year's end follows q' = (1 - d) (q + (1 - q) p).
+    From a clean entry, after n years of service, q = s (1 - r^n) with r = (1 - d)(1 - p) and the
+    geometric steady state s = p (1 - d) / (d + p (1 - d)). p is each cadre's probability now
+    (integrity, level, head post, tenure), n their years of service. Called at the end of the
+    set-up (the year before the first simulated year), with that year's integrity stream.
+    Nobody starts with a found violation awaiting removal: the run starts with a term.
+    """
+    ig, c = model.scenario.integrity, model.cadres
+    if not ig.enabled or c.n == 0:
+        return
+    u = model.stream("integrity").random(c.n)
+    p = 1.0 / (1.0 + np.exp(-violation_log_odds(model).astype(np.float64)))
+    d = ig.inspection_intensity
+    with np.errstate(invalid="ignore", divide="ignore"):
+        steady = np.where(p > 0, p * (1 - d) / (d + p * (1 - d)), 0.0)
+    served = np.maximum(model.year - c.entry_year, 0)
+    q = steady * (1.0 - ((1 - d) * (1 - p)) ** served)
+    c.violation[:] = (c.status == ACTIVE) & (u < q)
+    c.detected[:] = False
+
+
 def run(model) -> None:
     ig = model.scenario.integrity
     if not ig.enabled:
@@ -42,14 +83,8 @@ def run(model) -> None:
     year = model.year
 
     # new violations
-    power = 1.0 - ig.control_of_power
-    bottom = model.units.n_levels - 1
-    is_head = (c.post >= 0) & (c.grade % 4 == 0)
     f32 = np.float32
-    lin = f32(_logit(ig.p_violation)) - f32(ig.integrity_effect) * c.integrity
-    lin += f32(power * ig.power_effect_per_level) * (bottom - c.level).astype(f32)
-    lin += f32(power * ig.head_effect) * is_head
-    lin += f32(power * ig.tenure_effect) * (np.minimum(year - c.post_start, 20) * (c.post >= 0)).astype(f32)
+    lin = violation_log_odds(model)
     # u < p  <=>  logit(u) < lin: no exponentials over the whole table
     with np.errstate(divide="ignore"):
         new = active & ~c.violation & (lin > np.log(u_new / (f32(1.0) - u_new)))

@@ -221,10 +221,15 @@ class InitialPopulation(Section):
 
     holder_age_mean: dict[str, float] = Field(
         default_factory=dict,
-        description="Mean age of post holders by level (defaults by position in the hierarchy: "
+        description="Mean age of post holders by level in the first simulated year, heads; "
+        "deputies 2 and members 4 years younger (defaults by position in the hierarchy: "
         "provincial secretaries averaged 52.3 in 2020, rules.md §8).",
     )
-    holder_age_sd: NonNegFloat = Field(6.0, description="SD of holder ages. [E]")
+    holder_age_sd: NonNegFloat = Field(
+        6.0,
+        description="SD of the normal that holder ages are drawn from, before it is truncated at "
+        "the age rules of the congress that opened the term. [E]",
+    )
     female_share_holders: Share = Field(
         0.15,
         description="Women among initial post holders (provincial secretaries 2020-25: 14.3%, rules.md §8).",

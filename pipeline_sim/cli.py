@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from pipeline_sim.scenario import ScenarioError, dumps_toml, load_scenario, parse_override_value
 from pipeline_sim.scenario.loader import scenario_to_dict
@@ -26,8 +27,13 @@ out = Console()
 err = Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    """`error: message` on stderr; the message is printed literally (no Rich markup)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", str(message)), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -357,9 +363,9 @@ def validate(
     for path in scenarios:
         try:
             load_scenario(path)
-            out.print(f"[green]ok[/] {path}")
+            out.print(Text.assemble(("ok", "green"), " ", str(path)), highlight=False, soft_wrap=True)
         except ScenarioError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            print_error(str(exc))
             bad += 1
     if bad:
         raise typer.Exit(2)

@@ -171,9 +171,7 @@ def _load_chain(path: Path, seen: tuple[Path, ...], origin: dict[str, str]) -> d
             raise ScenarioError(f"{path}: extends: expected a file name (string), got {got}")
         _check_path_text(parent_name, f"{path}: extends")
         if len(seen) + 1 >= MAX_EXTENDS:
-            raise ScenarioError(
-                f"{path}: extends: chain longer than {MAX_EXTENDS} files (from {seen[0] if seen else path})"
-            )
+            raise ScenarioError(f"{seen[0]}: extends: chain longer than {MAX_EXTENDS} files (at {path})")
         try:
             parent = (path.parent / parent_name).resolve()
             is_dir, is_file = parent.is_dir(), parent.is_file()

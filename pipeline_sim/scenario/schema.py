@@ -143,12 +143,14 @@ class Hierarchy(Section):
     levels: list[Label] = Field(
         default_factory=list,
         max_length=MAX_LEVELS,
-        description="Level names, top first (from the preset if empty).",
+        description="Level names, top first (from the preset if empty); a name is 1 to 64 characters "
+        "without '.', '[', ']' or control characters.",
     )
     sectors: list[Label] = Field(
         default_factory=list,
         max_length=MAX_SECTORS,
-        description="Sectors (blocs): Party, State, Front and mass organisations (DESIGN.md).",
+        description="Sectors (blocs): Party, State, Front and mass organisations (DESIGN.md); names "
+        "as for levels.",
     )
     key_ranks: list[Literal["head", "deputy", "member"]] = Field(
         default_factory=lambda: ["head"],
@@ -165,7 +167,9 @@ class Hierarchy(Section):
     )
     posts: dict[str, dict[str, RankCounts]] = Field(
         default_factory=dict,
-        description="Posts per unit: posts.<level>.<sector> = {head, deputy, member}.",
+        description="Posts per unit: posts.<level>.<sector> = {head, deputy, member}, each 0 to 1000. "
+        "The whole structure must fit in the memory available: the loader estimates it (about 0.7 "
+        "KB per cadre) and refuses a structure larger than the machine's available memory.",
     )
     weak_unit_share: Share = Field(
         0.1,

@@ -416,3 +416,9 @@ def test_no_float_field_is_left_unbounded():
                     assert all(math.isfinite(v) for v in lo + hi)
 
     walk(schema.Scenario)
+
+
+def test_long_paths_in_messages_keep_the_file_name():
+    path = "/" + "/".join(["d" * 200] * 10) + "/scenario.toml"
+    assert loader.shown_path(path).endswith("/scenario.toml") and len(loader.shown_path(path)) <= 300
+    assert loader.shown_path("a\nb\x85c.toml") == "a\\nb\\x85c.toml"

@@ -24,13 +24,19 @@ MAX_EXTENDS = 16  #: files in one `extends` chain
 MAX_FILE_BYTES = 1 << 20  #: size of one scenario file (the shipped ones are under 4 KiB)
 MAX_PATH_CHARS = 4096  #: characters of a path (PATH_MAX on Linux)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def shown(text: object, limit: int = 120) -> str:
     """User text made safe for a one-line message: control characters escaped, long text cut."""
     text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown_path(path: object, limit: int = 300) -> str:
+    """A path for a message: control characters escaped; a long path keeps its end (the file name)."""
+    text = shown(path, limit=10 * MAX_PATH_CHARS)
+    return text if len(text) <= limit else "..." + text[-(limit - 3) :]
 
 
 def _has_deep_key(text: str) -> bool:
@@ -97,7 +103,7 @@ def _check_path_text(text: str, where: str) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    where = shown(path)
+    where = shown_path(path)
     try:
         if path.exists() and not path.is_dir() and not path.is_file():
             raise ScenarioError(f"{where}: not a regular file, expected a TOML scenario file")
@@ -153,35 +159,37 @@ def _resolved(path: Path) -> Path:
     try:
         return path.resolve() if path.exists() else path
     except (OSError, ValueError, RuntimeError) as exc:
-        raise ScenarioError(f"{shown(path)}: not a usable path ({shown(exc)})") from None
+        raise ScenarioError(f"{shown_path(path)}: not a usable path ({shown(exc)})") from None
 
 
 def _load_chain(path: Path, seen: tuple[Path, ...], origin: dict[str, str]) -> dict[str, Any]:
     """Read `path` and everything it extends; record which file set each key in `origin`."""
     path = _resolved(path)
+    where = shown_path(path)
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
-        raise ScenarioError(f"{path}: extends: circular chain ({shown(chain, 1000)})")
+        raise ScenarioError(f"{where}: extends: circular chain ({shown(chain, 1000)})")
     raw = _read_toml(path)
     parent_name = raw.pop("extends", None)
     base: dict[str, Any] = {}
     if parent_name is not None:
         if not isinstance(parent_name, str) or not parent_name:
             got = shown(repr(parent_name))
-            raise ScenarioError(f"{path}: extends: expected a file name (string), got {got}")
-        _check_path_text(parent_name, f"{path}: extends")
+            raise ScenarioError(f"{where}: extends: expected a file name (string), got {got}")
+        _check_path_text(parent_name, f"{where}: extends")
         if len(seen) + 1 >= MAX_EXTENDS:
-            raise ScenarioError(f"{seen[0]}: extends: chain longer than {MAX_EXTENDS} files (at {path})")
+            first = shown_path(seen[0])
+            raise ScenarioError(f"{first}: extends: chain longer than {MAX_EXTENDS} files (at {where})")
         try:
             parent = (path.parent / parent_name).resolve()
             is_dir, is_file = parent.is_dir(), parent.is_file()
         except (OSError, ValueError, RuntimeError) as exc:
-            raise ScenarioError(f"{path}: extends: not a usable path ({shown(exc)})") from None
+            raise ScenarioError(f"{where}: extends: not a usable path ({shown(exc)})") from None
         if is_dir:
-            raise ScenarioError(f"{path}: extends: '{shown(parent_name)}' is a folder, not a scenario file")
+            raise ScenarioError(f"{where}: extends: '{shown(parent_name)}' is a folder, not a scenario file")
         if not is_file:
             raise ScenarioError(
-                f"{path}: extends: no such file '{shown(parent_name)}' (looked for {shown(parent)})"
+                f"{where}: extends: no such file '{shown(parent_name)}' (looked for {shown_path(parent)})"
             )
         base = _load_chain(parent, (*seen, path), origin)
     for key in flatten(raw):
@@ -294,6 +302,7 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
             file = default_file
         else:
             file = f"{_display(file)} (extended by {default_file})"
+        file = shown(file, limit=10 * MAX_PATH_CHARS)
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not a setting of this table; see `pipeline-sim show --schema`)"
             lines.append(f"{file}: {loc}: {msg}")
@@ -328,7 +337,7 @@ def load_scenario(
         for key in flatten(raw):
             origin[key] = label
     else:
-        _check_path_text(str(source), shown(source))
+        _check_path_text(str(source), shown_path(source))
         path = Path(source)
         label = str(path)
         raw = _load_chain(path, (), origin)

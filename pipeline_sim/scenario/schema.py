@@ -64,8 +64,8 @@ def check_seeds(seed: int, reps: int) -> None:
     """Refuse a first seed whose replications (seed, ..., seed + reps - 1) would not all fit an int64."""
     if seed < 0 or seed + reps - 1 > MAX_SEED:
         raise ValueError(
-            f"simulation.seed: replication seeds {seed} to {seed + reps - 1} must lie in 0 to 2^63-1 "
-            f"(= {MAX_SEED}); with {reps} replication(s) the first seed is at most {MAX_SEED - reps + 1}"
+            f"replication seeds {seed} to {seed + reps - 1} must lie in 0 to 2^63-1 (= {MAX_SEED}); "
+            f"with {reps} replication(s) simulation.seed is at most {MAX_SEED - reps + 1}"
         )
 
 

@@ -196,8 +196,12 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
             fail(str(exc))
         except KeyboardInterrupt:
             err.print(
-                f"interrupted: finished runs are kept in {folder}/runs; "
-                f"continue with the same command plus --resume --out {folder}"
+                Text(
+                    f"interrupted: finished runs are kept in {folder}/runs; "
+                    f"continue with the same command plus --resume --out {folder}"
+                ),
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(130) from None
 

@@ -422,3 +422,16 @@ def test_long_paths_in_messages_keep_the_file_name():
     path = "/" + "/".join(["d" * 200] * 10) + "/scenario.toml"
     assert loader.shown_path(path).endswith("/scenario.toml") and len(loader.shown_path(path)) <= 300
     assert loader.shown_path("a\nb\x85c.toml") == "a\\nb\\x85c.toml"
+
+
+def test_interrupt_message_prints_a_folder_with_markup_literally(capsys):
+    import typer
+
+    from pipeline_sim import cli
+
+    def start(on_done):
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit):
+        cli.run_experiment("sweep", 1, Path("results/[/x]"), True, start)
+    assert "--resume --out results/[/x]" in capsys.readouterr().err

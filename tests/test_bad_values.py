@@ -435,3 +435,13 @@ def test_interrupt_message_prints_a_folder_with_markup_literally(capsys):
     with pytest.raises(typer.Exit):
         cli.run_experiment("sweep", 1, Path("results/[/x]"), True, start)
     assert "--resume --out results/[/x]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["a.b", "[red]", "x]", "", "  ", "x" * 65, "a\nb", "a\x85b"])
+def test_level_and_sector_names_that_break_keys_or_tables_are_refused(name):
+    hierarchy = {"preset": "custom", "levels": ["top", name], "sectors": ["p"], "units": {"top": 1}}
+    with pytest.raises(ScenarioError, match=r"hierarchy\.levels\.1: .*level and sector names"):
+        load_scenario({"hierarchy": hierarchy})
+    hierarchy = {"preset": "teaching", "sectors": [name]}
+    with pytest.raises(ScenarioError, match=r"hierarchy\.sectors\.0: "):
+        load_scenario({"hierarchy": hierarchy})

@@ -45,7 +45,7 @@ NonNegEffect = Annotated[float, Field(ge=0.0, le=10.0)]
 Points = Annotated[float, Field(ge=0.0, le=100.0)]
 SignedPoints = Annotated[float, Field(ge=-100.0, le=100.0)]
 
-_BAD_LABEL = re.compile(r"[\x00-\x1f\x7f.\[\]]")
+_BAD_LABEL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029.\[\]]")
 
 
 def _label(name: str) -> str:

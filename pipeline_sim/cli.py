@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from pipeline_sim.scenario import ScenarioError, dumps_toml, load_scenario, parse_override_value
 from pipeline_sim.scenario.loader import scenario_to_dict
@@ -27,8 +28,13 @@ out = Console()
 err = Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    """`error: message` on stderr; the message is printed literally (no Rich markup)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", str(message)), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -238,8 +244,12 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
         except KeyboardInterrupt:
             release(folder.resolve())
             err.print(
-                f"interrupted: finished runs are kept in {folder}/runs; "
-                f"continue with the same command plus --resume --out {folder}"
+                Text(
+                    f"interrupted: finished runs are kept in {folder}/runs; "
+                    f"continue with the same command plus --resume --out {folder}"
+                ),
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(130) from None
 
@@ -408,9 +418,9 @@ def validate(
     for path in scenarios:
         try:
             load_scenario(path)
-            out.print(f"[green]ok[/] {path}")
+            out.print(Text.assemble(("ok", "green"), " ", str(path)), highlight=False, soft_wrap=True)
         except ScenarioError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            print_error(str(exc))
             bad += 1
     if bad:
         raise typer.Exit(2)

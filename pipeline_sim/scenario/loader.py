@@ -17,28 +17,124 @@ from pipeline_sim.scenario.presets import (
     default_young_age,
     preset_table,
 )
-from pipeline_sim.scenario.schema import Scenario
+from pipeline_sim.scenario.schema import RANKS, Scenario
 
 
 class ScenarioError(Exception):
     """A scenario could not be loaded; the message names the file, the key and what was expected."""
 
 
+MAX_DEPTH = 32  #: nesting of tables and arrays in a scenario (the schema needs 4)
+MAX_EXTENDS = 16  #: files in one `extends` chain
+MAX_FILE_BYTES = 1 << 20  #: size of one scenario file (the shipped ones are under 4 KiB)
+MAX_PATH_CHARS = 4096  #: characters of a path (PATH_MAX on Linux)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown(text: object, limit: int = 120) -> str:
+    """User text made safe for a one-line message: control characters escaped, long text cut."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown_path(path: object, limit: int = 300) -> str:
+    """A path for a message: control characters escaped; a long path keeps its end (the file name)."""
+    text = shown(path, limit=10 * MAX_PATH_CHARS)
+    return text if len(text) <= limit else "..." + text[-(limit - 3) :]
+
+
+def _has_deep_key(text: str) -> bool:
+    """Whether a line holds a dotted key of more than MAX_DEPTH parts.
+
+    tomllib's cost grows with the square of the parts of a dotted key, so such keys are refused
+    before parsing. A key lies on one line; only lines with enough dots are scanned, in one pass.
+    """
+    for line in text.splitlines():
+        if line.count(".") <= MAX_DEPTH:
+            continue
+        dots, i, n = 0, 0, len(line)
+        while i < n:
+            ch = line[i]
+            if ch == ".":
+                dots += 1
+                if dots > MAX_DEPTH:
+                    return True
+            elif ch in "\"'":  # a quoted key part: skip to its end
+                end = i + 1
+                while end < n and line[end] != ch:
+                    end += 2 if ch == '"' and line[end] == "\\" else 1
+                i = end
+            elif ch == "#":
+                break
+            elif not (ch.isalnum() or ch in "_- \t"):
+                dots = 0
+            i += 1
+    return False
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of tables and arrays (iterative, so any depth is safe to measure)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def _check_depth(value: Any, where: str) -> None:
+    if _depth(value) > MAX_DEPTH:
+        raise ScenarioError(f"{where}: tables and arrays nested deeper than {MAX_DEPTH} levels")
+
+
+def _check_path_text(text: str, where: str) -> None:
+    """Refuse a path that no file can have (NUL, too long) before the file system sees it."""
+    if "\x00" in text:
+        raise ScenarioError(f"{where}: the path contains a NUL character")
+    if len(text) > MAX_PATH_CHARS or any(len(part.encode()) > 255 for part in re.split(r"[/\\]", text)):
+        raise ScenarioError(
+            f"{where}: path too long (at most {MAX_PATH_CHARS} characters, 255 bytes per name)"
+        )
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    where = shown_path(path)
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ScenarioError(f"{where}: not a regular file, expected a TOML scenario file")
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{where}: larger than {MAX_FILE_BYTES >> 20} MiB, not a scenario file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file") from None
+        raise ScenarioError(f"{where}: no such scenario file") from None
     except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a folder, expected a TOML scenario file") from None
+        raise ScenarioError(f"{where}: is a folder, expected a TOML scenario file") from None
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+        raise ScenarioError(f"{where}: not a UTF-8 text file ({exc.reason})") from None
     except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ScenarioError(f"{where}: cannot read ({exc.strerror})") from None
+    except ValueError as exc:  # e.g. a NUL in the path
+        raise ScenarioError(f"{where}: not a usable path ({exc})") from None
+    if _has_deep_key(text):
+        raise ScenarioError(f"{where}: a dotted key has more than {MAX_DEPTH} parts")
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: malformed TOML: {exc}") from None
+        raise ScenarioError(f"{where}: malformed TOML: {shown(exc, 300)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{where}: tables and arrays nested too deeply") from None
+    _check_depth(raw, where)
+    return raw
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -64,21 +160,42 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve() if path.exists() else path
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ScenarioError(f"{shown_path(path)}: not a usable path ({shown(exc)})") from None
+
+
 def _load_chain(path: Path, seen: tuple[Path, ...], origin: dict[str, str]) -> dict[str, Any]:
     """Read `path` and everything it extends; record which file set each key in `origin`."""
-    path = path.resolve() if path.exists() else path
+    path = _resolved(path)
+    where = shown_path(path)
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
-        raise ScenarioError(f"{path}: extends: circular chain ({chain})")
+        raise ScenarioError(f"{where}: extends: circular chain ({shown(chain, 1000)})")
     raw = _read_toml(path)
     parent_name = raw.pop("extends", None)
     base: dict[str, Any] = {}
     if parent_name is not None:
         if not isinstance(parent_name, str) or not parent_name:
-            raise ScenarioError(f"{path}: extends: expected a file name (string), got {parent_name!r}")
-        parent = (path.parent / parent_name).resolve()
-        if not parent.is_file():
-            raise ScenarioError(f"{path}: extends: no such file '{parent_name}' (looked for {parent})")
+            got = shown(repr(parent_name))
+            raise ScenarioError(f"{where}: extends: expected a file name (string), got {got}")
+        _check_path_text(parent_name, f"{where}: extends")
+        if len(seen) + 1 >= MAX_EXTENDS:
+            first = shown_path(seen[0])
+            raise ScenarioError(f"{first}: extends: chain longer than {MAX_EXTENDS} files (at {where})")
+        try:
+            parent = (path.parent / parent_name).resolve()
+            is_dir, is_file = parent.is_dir(), parent.is_file()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ScenarioError(f"{where}: extends: not a usable path ({shown(exc)})") from None
+        if is_dir:
+            raise ScenarioError(f"{where}: extends: '{shown(parent_name)}' is a folder, not a scenario file")
+        if not is_file:
+            raise ScenarioError(
+                f"{where}: extends: no such file '{shown(parent_name)}' (looked for {shown_path(parent)})"
+            )
         base = _load_chain(parent, (*seen, path), origin)
     for key in flatten(raw):
         origin[key] = str(path)
@@ -88,22 +205,24 @@ def _load_chain(path: Path, seen: tuple[Path, ...], origin: dict[str, str]) -> d
 
 def parse_override_value(text: str) -> Any:
     """Read the value of a `key=value` override as TOML, falling back to a plain string."""
+    if _has_deep_key(text):
+        return text
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     """Set `a.b.c = value` in a nested dict, creating tables on the way."""
     parts = key.split(".")
-    if not all(parts):
-        raise ScenarioError(f"--set {key}: expected a dotted key such as planning.mode")
+    if not all(parts) or len(parts) > MAX_DEPTH:
+        raise ScenarioError(f"--set {shown(key)}: expected a dotted key such as planning.mode")
     node = raw
     for part in parts[:-1]:
         nxt = node.setdefault(part, {})
         if not isinstance(nxt, dict):
-            raise ScenarioError(f"--set {key}: '{part}' is a value, not a table")
+            raise ScenarioError(f"--set {shown(key)}: '{shown(part)}' is a value, not a table")
         node = nxt
     node[parts[-1]] = value
 
@@ -168,7 +287,7 @@ def _display(path: str) -> str:
 def _format_validation(exc: ValidationError, origin: dict[str, str], default_file: str) -> str:
     lines = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = shown(".".join(str(p) for p in err["loc"]), 200)
         # name the file that set the key (or its closest parent table)
         file = default_file
         probe = loc
@@ -182,7 +301,7 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
                 file = "--set" if "--set" in sources else sources[0]
                 break
             probe = probe.rpartition(".")[0]
-        msg = err["msg"]
+        msg = shown(err["msg"], 400)
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         if file in ("--set", "<scenario dict>") or default_file == "<scenario dict>":
@@ -191,14 +310,15 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
             file = default_file
         else:
             file = f"{_display(file)} (extended by {default_file})"
+        file = shown(file, limit=10 * MAX_PATH_CHARS)
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not a setting of this table; see `pipeline-sim show --schema`)"
             lines.append(f"{file}: {loc}: {msg}")
             continue
         got = err.get("input")
-        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        got_text = "" if isinstance(got, dict) or got is None else f" (got {shown(repr(got), 80)})"
         where = f"{loc}: " if loc else ""
-        lines.append(f"{file}: {where}{msg}{shown}")
+        lines.append(f"{file}: {where}{msg}{got_text}")
     return "\n".join(lines)
 
 
@@ -218,25 +338,102 @@ def load_scenario(
     origin: dict[str, str] = {}
     if isinstance(source, dict):
         label = "<scenario dict>"
+        _check_depth(source, label)
         raw = copy.deepcopy(source)
         if "extends" in raw:
             raise ScenarioError(f"{label}: extends: only scenario files may extend other files")
         for key in flatten(raw):
             origin[key] = label
     else:
+        _check_path_text(str(source), shown_path(source))
         path = Path(source)
         label = str(path)
         raw = _load_chain(path, (), origin)
-        if origin.get("name") != str(path.resolve() if path.exists() else path):
+        if origin.get("name") != str(_resolved(path)):
             raw["name"] = path.stem  # a file's own name, not one inherited through `extends`
     for key, value in (overrides or {}).items():
+        _check_depth(value, f"--set {shown(key)}")
         set_dotted(raw, key, value)
         origin[key] = "--set"
     raw = _expand_defaults(raw)
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(_format_validation(exc, origin, label)) from None
+    try:
+        check_memory(scenario)
+    except ValueError as exc:
+        raise ScenarioError(f"{label}: hierarchy: {exc}") from None
+    return scenario
+
+
+#: bytes per cadre at set-up: the cadre table with its spare capacity, posts, pools and the
+#: temporary arrays of a year (measured: ~590 B for the historic structure at scale 0.1)
+BYTES_PER_CADRE = 650
+#: bytes per cadre and simulated year: the archive of those who left, the event log, metrics
+BYTES_PER_CADRE_YEAR = 10
+#: cadre rows are int32 in posts and pools
+MAX_CADRES = 200_000_000
+
+
+def structure_size(scenario: Scenario) -> tuple[int, int]:
+    """(cadres, posts) of the structure a scenario asks for, after `hierarchy.scale`."""
+    h = scenario.hierarchy
+    counts = [1]
+    for lvl in h.levels[1:]:
+        counts.append(max(counts[-1], round(h.units[lvl] * h.scale)))
+    posts = staff = 0
+    for n_units, lvl in zip(counts, h.levels, strict=True):
+        per_unit = sum(getattr(rc, r) for rc in h.posts.get(lvl, {}).values() for r in RANKS)
+        posts += n_units * per_unit
+        staff += n_units * h.staff.get(lvl, 0)
+    return posts + staff, posts
+
+
+def memory_estimate(scenario: Scenario) -> int:
+    """Bytes a run of the scenario needs, estimated from its cadres and simulated years."""
+    cadres, _ = structure_size(scenario)
+    years = scenario.simulation.years + scenario.simulation.burn_in_years + 3
+    return cadres * (BYTES_PER_CADRE + BYTES_PER_CADRE_YEAR * years)
+
+
+def available_memory() -> int | None:
+    """Memory available to a new run, in bytes (MemAvailable of /proc/meminfo), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(scenario: Scenario, available: int | None = -1) -> None:
+    """Refuse (ValueError) a structure too large for the model or for the memory available.
+
+    `available` is in bytes; by default the machine's (:func:`available_memory`); None skips the
+    comparison with memory (the cadre limit of the model still holds).
+    """
+    cadres, _ = structure_size(scenario)
+    need = memory_estimate(scenario)
+    if cadres > MAX_CADRES:
+        raise ValueError(
+            f"the structure holds {cadres:,} cadres, more than the {MAX_CADRES:,} the model can hold; "
+            "lower hierarchy.scale, units, staff or posts"
+        )
+    if available == -1:
+        available = available_memory()
+    if available is not None and need > available:
+        gib = 1 << 30
+        raise ValueError(
+            f"the structure holds {cadres:,} cadres and needs about {need / gib:.1f} GiB of memory, "
+            f"more than the {available / gib:.1f} GiB available on this machine; lower "
+            "hierarchy.scale, units, staff or posts"
+        )
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -26,6 +27,54 @@ def _default_text(field) -> str:
     return json.dumps(value)
 
 
+def _number(v) -> str:
+    if isinstance(v, int) and v == 2**63 - 1:
+        return "2^63-1"
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) >= 10_000 else str(v)
+    return f"{v:g}"
+
+
+def _range(metadata) -> str:
+    """'1 to 500', 'at least 0', '> 0 to 1' from annotated-types constraints."""
+    lo = hi = None
+    for m in metadata:
+        for attr, sign in (("ge", ""), ("gt", "> ")):
+            if getattr(m, attr, None) is not None:
+                lo = f"{sign}{_number(getattr(m, attr))}"
+        for attr, sign in (("le", ""), ("lt", "< ")):
+            if getattr(m, attr, None) is not None:
+                hi = f"{sign}{_number(getattr(m, attr))}"
+    if lo is not None and hi is not None:
+        return f"{lo} to {hi}"
+    if lo is not None:
+        return f"at least {lo}" if not lo.startswith(">") else lo
+    if hi is not None:
+        return f"at most {hi}" if not hi.startswith("<") else hi
+    return ""
+
+
+def bounds_text(field) -> str:
+    """The bounds of a setting, for the reference ('' if it has none)."""
+    parts = []
+    own = _range(field.metadata)
+    if own:
+        parts.append(own)
+    lengths = {type(m).__name__: m for m in field.metadata}
+    if "MaxLen" in lengths:
+        n = lengths["MaxLen"].max_length
+        n_min = getattr(lengths.get("MinLen"), "min_length", None)
+        unit = "characters" if field.annotation is str else "items"
+        parts.append(f"exactly {n} {unit}" if n_min == n else f"at most {_number(n)} {unit}")
+    for arg in typing.get_args(field.annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            inner = [m for info in typing.get_args(arg)[1:] for m in getattr(info, "metadata", [])]
+            each = _range(inner)
+            if each:
+                parts.append(f"each {each}")
+    return "; ".join(parts)
+
+
 def schema_rows(model: type[BaseModel] = Scenario, prefix: str = "") -> list[tuple[str, str, str]]:
     """(dotted key, default, description) for every setting, tables expanded."""
     rows = []
@@ -38,7 +87,14 @@ def schema_rows(model: type[BaseModel] = Scenario, prefix: str = "") -> list[tup
                 rows.append((key, "(table)", field.description))
             rows.extend(schema_rows(ann, key + "."))
         else:
-            rows.append((key, _default_text(field), field.description or ""))
+            desc = field.description or ""
+            bounds = bounds_text(field)
+            if bounds:
+                desc = f"{desc} Bounds: {bounds}." if desc else f"Bounds: {bounds}."
+            rows.append((key, _default_text(field), desc))
+            value = typing.get_args(ann)[1] if typing.get_origin(ann) is dict else None
+            if isinstance(value, type) and issubclass(value, BaseModel):  # a table of named tables
+                rows.extend(schema_rows(value, key + ".<name>."))
     return rows
 
 

@@ -10,23 +10,71 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline_sim.folders import SAFE_NAME
 
 RANKS = ("head", "deputy", "member")
 GRADES = ("excellent", "good", "completed", "not_completed")
 
+# Bounds that keep every run inside what the model's arrays can hold (see the README's scenario
+# reference). Every float of a scenario is finite: NaN and infinity are refused everywhere.
+MAX_SEED = 2**63 - 1  #: every replication's seed (seed + reps - 1) fits an int64 column
+MAX_LEVELS = 10  #: levels are int8 columns, grades 4 * level + rank are int16
+MAX_SECTORS = 8  #: a cadre's sector history is an 8-bit set
+MAX_UNITS_PER_LEVEL = 100_000  #: the historic structure has 10,035 communes
+MAX_STAFF_PER_UNIT = 100_000  #: the historic centre has 5,000
+MAX_POSTS_PER_RANK = 1_000  #: posts of one rank in one sector of one unit (central members: 170)
+MAX_NAME_LENGTH = 100  #: scenario names become folder and file names
+MAX_LABEL_LENGTH = 64  #: level and sector names
+GRADE_HISTORY_YEARS = 3  #: years of assessment grades kept for each cadre (world.cadres.HISTORY)
+MAX_SERVICE_YEARS = 45.0  #: bound of every service, tenure and term condition in years
+
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PosInt = Annotated[int, Field(ge=1)]
 NonNegFloat = Annotated[float, Field(ge=0.0)]
+#: a span of years in a service condition
+Years = Annotated[float, Field(ge=0.0, le=MAX_SERVICE_YEARS)]
+#: an age in a plausible range for a working adult
+Age = Annotated[float, Field(ge=16.0, le=80.0)]
+#: a standard deviation of ages in years
+AgeSd = Annotated[float, Field(ge=0.0, le=20.0)]
+#: a weight or effect on the log-odds or SD scale
+Effect = Annotated[float, Field(ge=-10.0, le=10.0)]
+NonNegEffect = Annotated[float, Field(ge=0.0, le=10.0)]
+#: points on the 100-point assessment scale
+Points = Annotated[float, Field(ge=0.0, le=100.0)]
+SignedPoints = Annotated[float, Field(ge=-100.0, le=100.0)]
+
+_BAD_LABEL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029.\[\]]")
+
+
+def _label(name: str) -> str:
+    if not name.strip() or len(name) > MAX_LABEL_LENGTH or _BAD_LABEL.search(name):
+        raise ValueError(
+            f"{name[:80]!r}: level and sector names are 1 to {MAX_LABEL_LENGTH} characters, not "
+            "blank, without '.', '[', ']' or control characters"
+        )
+    return name
+
+
+Label = Annotated[str, AfterValidator(_label)]
+
+
+def check_seeds(seed: int, reps: int) -> None:
+    """Refuse a first seed whose replications (seed, ..., seed + reps - 1) would not all fit an int64."""
+    if seed < 0 or seed + reps - 1 > MAX_SEED:
+        raise ValueError(
+            f"replication seeds {seed} to {seed + reps - 1} must lie in 0 to 2^63-1 (= {MAX_SEED}); "
+            f"with {reps} replication(s) simulation.seed is at most {MAX_SEED - reps + 1}"
+        )
 
 
 class Section(BaseModel):
     """Base for every table of a scenario file: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -44,25 +92,39 @@ class Simulation(Section):
     term_years: PosInt = Field(
         5, le=10, description="Length of a term in years (Party Charter; Decree 138/2020 Art. 41)."
     )
-    seed: NonNegInt = Field(1, description="Seed of the first replication; replication i uses seed+i.")
+    seed: NonNegInt = Field(
+        1,
+        le=MAX_SEED,
+        description="Seed of the first replication; replication i uses seed+i, and the last one "
+        "(seed + reps - 1) must not exceed 2^63-1.",
+    )
     reps: PosInt = Field(1, le=10_000, description="Replications for `pipeline-sim run`.")
     burn_in_years: NonNegInt = Field(
         0,
+        le=200,
         description="Years simulated before metrics are recorded, to let the initial population "
         "settle. Burn-in years are not counted in `years`.",
     )
+
+    @model_validator(mode="after")
+    def _seeds_fit(self) -> Simulation:
+        check_seeds(self.seed, self.reps)
+        return self
 
 
 # --------------------------------------------------------------------------------------------
 # hierarchy
 
 
-class RankCounts(Section):
-    """Posts of one sector in one unit, by rank."""
+PostCount = Annotated[int, Field(ge=0, le=MAX_POSTS_PER_RANK)]
 
-    head: NonNegInt = 0
-    deputy: NonNegInt = 0
-    member: NonNegInt = 0
+
+class RankCounts(Section):
+    """Posts of one sector in one unit, by rank (at most 1,000 of each)."""
+
+    head: PostCount = 0
+    deputy: PostCount = 0
+    member: PostCount = 0
 
 
 class Hierarchy(Section):
@@ -80,28 +142,36 @@ class Hierarchy(Section):
         description="Shrinks the number of units below the top level proportionally (at least one "
         "unit per parent); posts and staff per unit are unchanged.",
     )
-    levels: list[str] = Field(
-        default_factory=list, description="Level names, top first (from the preset if empty)."
-    )
-    sectors: list[str] = Field(
+    levels: list[Label] = Field(
         default_factory=list,
-        description="Sectors (blocs): Party, State, Front and mass organisations (DESIGN.md).",
+        max_length=MAX_LEVELS,
+        description="Level names, top first (from the preset if empty); a name is 1 to 64 characters "
+        "without '.', '[', ']' or control characters.",
+    )
+    sectors: list[Label] = Field(
+        default_factory=list,
+        max_length=MAX_SECTORS,
+        description="Sectors (blocs): Party, State, Front and mass organisations (DESIGN.md); names "
+        "as for levels.",
     )
     key_ranks: list[Literal["head", "deputy", "member"]] = Field(
         default_factory=lambda: ["head"],
+        max_length=3,
         description="Ranks whose posts are key posts (secretary, PC chair, Front chair): the posts "
         "with planning pools and whose succession is measured.",
     )
-    units: dict[str, PosInt] = Field(
+    units: dict[str, Annotated[int, Field(ge=1, le=MAX_UNITS_PER_LEVEL)]] = Field(
         default_factory=dict, description="Number of units per level (before `scale`)."
     )
-    staff: dict[str, NonNegInt] = Field(
+    staff: dict[str, Annotated[int, Field(ge=0, le=MAX_STAFF_PER_UNIT)]] = Field(
         default_factory=dict,
         description="Cadres below leadership (the staff pool) per unit, by level.",
     )
     posts: dict[str, dict[str, RankCounts]] = Field(
         default_factory=dict,
-        description="Posts per unit: posts.<level>.<sector> = {head, deputy, member}.",
+        description="Posts per unit: posts.<level>.<sector> = {head, deputy, member}, each 0 to 1000. "
+        "The whole structure must fit in the memory available: the loader estimates it (about 0.7 "
+        "KB per cadre) and refuses a structure larger than the machine's available memory.",
     )
     weak_unit_share: Share = Field(
         0.1,
@@ -157,7 +227,7 @@ class RetirementSchedule(Section):
     """Statutory retirement age by calendar year: a linear ramp from `base_age` in `base_year`."""
 
     age_before: float = Field(description="Retirement age before `base_year`.", ge=40, le=80)
-    base_year: int = Field(description="First year of the ramp.")
+    base_year: int = Field(description="First year of the ramp.", ge=1900, le=2200)
     base_age: float = Field(description="Age in `base_year`.", ge=40, le=80)
     annual_step: NonNegFloat = Field(description="Increase per year (years of age).", le=0.9)
     final_age: float = Field(description="Age at which the ramp stops.", ge=40, le=80)
@@ -196,7 +266,7 @@ class Demography(Section):
     )
     mortality_at_40: Share = Field(0.0015, description="Annual death probability at age 40. [E]")
     mortality_doubling_years: float = Field(
-        8.0, gt=0, description="Years for mortality to double (Gompertz). [E]"
+        8.0, ge=2.0, le=100.0, description="Years for mortality to double (Gompertz). [E]"
     )
     p_leave_staff: Share = Field(0.02, description="Annual voluntary exit, staff pool. [E]")
     p_leave_leader: Share = Field(0.005, description="Annual voluntary exit, post holders. [E]")
@@ -208,24 +278,24 @@ class Recruitment(Section):
         0.12, description="Share of ethnic-minority entrants. [E] (no figure in rules.md)"
     )
     entry_age_mean: float = Field(27.0, ge=18, le=60, description="Mean entry age. [E]")
-    entry_age_sd: NonNegFloat = Field(3.0, description="SD of entry age. [E]")
+    entry_age_sd: AgeSd = Field(3.0, description="SD of entry age. [E]")
     entry_age_min: float = Field(
         21.0, ge=18, le=60, description="Youngest entrant (Party entry age 18-60, rules.md §6)."
     )
-    competence_mean: float = Field(0.0, description="Mean latent competence of entrants.")
-    competence_sd: NonNegFloat = Field(1.0, description="SD of latent competence of entrants.")
+    competence_mean: Effect = Field(0.0, description="Mean latent competence of entrants.")
+    competence_sd: NonNegEffect = Field(1.0, description="SD of latent competence of entrants.")
 
 
 class InitialPopulation(Section):
     """How the first year's cadres are drawn."""
 
-    holder_age_mean: dict[str, float] = Field(
+    holder_age_mean: dict[str, Age] = Field(
         default_factory=dict,
         description="Mean age of post holders by level in the first simulated year, heads; "
         "deputies 2 and members 4 years younger (defaults by position in the hierarchy: "
         "provincial secretaries averaged 52.3 in 2020, rules.md §8).",
     )
-    holder_age_sd: NonNegFloat = Field(
+    holder_age_sd: AgeSd = Field(
         6.0,
         description="SD of the normal that holder ages are drawn from, before it is truncated at "
         "the age rules of the congress that opened the term. [E]",
@@ -235,7 +305,7 @@ class InitialPopulation(Section):
         description="Women among initial post holders (provincial secretaries 2020-25: 14.3%, rules.md §8).",
     )
     minority_share_holders: Share = Field(0.1, description="Ethnic minorities among initial holders. [E]")
-    competence_bonus_per_grade: float = Field(
+    competence_bonus_per_grade: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
         0.15, description="Initial competence advantage per rank step up the hierarchy. [E]"
     )
 
@@ -245,8 +315,10 @@ class InitialPopulation(Section):
 
 
 class Work(Section):
-    competence_growth: float = Field(0.03, description="Yearly growth of latent competence in work. [E]")
-    varied_experience_bonus: float = Field(
+    competence_growth: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
+        0.03, description="Yearly growth of latent competence in work. [E]"
+    )
+    varied_experience_bonus: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
         0.01,
         description="Extra yearly growth per extra sector, locality or grassroots service in a "
         "cadre's history (varied experience, seed 000). [E]",
@@ -257,28 +329,28 @@ class Work(Section):
     post_skill_carry_share: Share = Field(
         0.5, description="Share of post-specific skill that carries into a new post. [E]"
     )
-    post_skill_weight: NonNegFloat = Field(
+    post_skill_weight: NonNegEffect = Field(
         0.5, description="Weight of post-specific skill in performance. [E]"
     )
-    performance_noise_sd: NonNegFloat = Field(0.5, description="Year-to-year performance noise. [E]")
-    weak_unit_effect: float = Field(-0.5, description="Performance effect of a weak unit. [E]")
+    performance_noise_sd: NonNegEffect = Field(0.5, description="Year-to-year performance noise. [E]")
+    weak_unit_effect: Effect = Field(-0.5, description="Performance effect of a weak unit. [E]")
 
 
 class Assessment(Section):
-    score_mean: float = Field(
+    score_mean: Points = Field(
         80.0,
         description="Mean of the 100-point score (Reg. 366/2025). With score_sd it gives roughly the "
         "[E] distribution of rules.md §9: ~12% excellent, ~70% good, ~15% completed.",
     )
-    score_sd: NonNegFloat = Field(11.5, description="Points per SD of performance. [E]")
-    noise_sd: NonNegFloat = Field(5.0, description="Assessor noise in points. [E]")
-    inflation: float = Field(0.0, description="Points added to every score ('formalism'). [E]")
-    satisfaction_weight: NonNegFloat = Field(
+    score_sd: Points = Field(11.5, description="Points per SD of performance. [E]")
+    noise_sd: Points = Field(5.0, description="Assessor noise in points. [E]")
+    inflation: SignedPoints = Field(0.0, description="Points added to every score ('formalism'). [E]")
+    satisfaction_weight: Points = Field(
         0.0, description="Points per SD of prestige (people's satisfaction) added to the score. [E]"
     )
-    band_excellent: float = Field(90.0, description="Excellent: score >= 90 (Reg. 366/2025 Art. 11).")
-    band_good: float = Field(70.0, description="Good: 70 to <90 (Reg. 366/2025).")
-    band_completed: float = Field(
+    band_excellent: Points = Field(90.0, description="Excellent: score >= 90 (Reg. 366/2025 Art. 11).")
+    band_good: Points = Field(70.0, description="Good: 70 to <90 (Reg. 366/2025).")
+    band_completed: Points = Field(
         50.0, description="Completed: 50 to <70; below: not completed (Reg. 366/2025)."
     )
     excellent_cap_vs_good: Share = Field(
@@ -318,14 +390,14 @@ class Planning(Section):
         le=20,
         description="A cadre is planned for at most 3 posts (Reg. 50/2021; Reg. 377/2025).",
     )
-    min_service_left_years: NonNegFloat = Field(
+    min_service_left_years: Years = Field(
         5.0,
         description="Enough working age for at least one full next term; 10 preferred "
         "(Reg. 50/2021; Reg. 377/2025).",
     )
     min_grade: Grade = Field("good", description="Lowest grade accepted in the assessment record. [E]")
     record_years: PosInt = Field(2, le=3, description="Years of assessment record checked for planning. [E]")
-    min_tenure_years: NonNegFloat = Field(1.0, description="Years in the current post before planning. [E]")
+    min_tenure_years: Years = Field(1.0, description="Years in the current post before planning. [E]")
     max_level_gap: NonNegInt = Field(
         1, le=3, description="Candidates come from at most this many levels below the post. [E]"
     )
@@ -343,12 +415,12 @@ class Planning(Section):
 
 
 class Appointment(Section):
-    min_service_left_years: NonNegFloat = Field(
+    min_service_left_years: Years = Field(
         5.0,
         description="At least 5 years to retirement at appointment (Decree 138/2020 Art. 42; "
         "Guid. 06-HD/BTCTW 2021).",
     )
-    min_tenure_years: NonNegFloat = Field(
+    min_tenure_years: Years = Field(
         2.0,
         description="Years in the current post before a higher appointment (24-month rule, 2025).",
     )
@@ -363,10 +435,11 @@ class Appointment(Section):
     )
     entry_ranks: list[Literal["head", "deputy", "member"]] = Field(
         default_factory=lambda: ["deputy", "member"],
+        max_length=3,
         description="Ranks that may be filled from the staff pool of the unit. [E]",
     )
     selection: Selection = Field("merit", description="How unplanned appointees are ranked.")
-    patronage_strength: NonNegFloat = Field(
+    patronage_strength: Points = Field(
         10.0,
         description="Points added to the score of candidates in the network of the head of the "
         "post's unit, under 'patronage' selection (before control_of_power). [E]",
@@ -379,10 +452,10 @@ class Appointment(Section):
 
 class Congress(Section):
     enabled: bool = True
-    first_time_min_service_years: NonNegFloat = Field(
+    first_time_min_service_years: Years = Field(
         5.0, description="A first-time holder needs one full term (60 months) left (Dir. 45/2025)."
     )
-    reelect_min_service_years: NonNegFloat = Field(
+    reelect_min_service_years: Years = Field(
         4.0,
         description="A holder continuing into the new term needs 48 months left (Dir. 45/2025).",
     )
@@ -465,14 +538,14 @@ class Integrity(Section):
         "inspection_intensity it gives ~0.3% of cadres disciplined a year (87,000 members over "
         "2016-21 of ~5.3 M, rules.md §8). [E]",
     )
-    integrity_effect: NonNegFloat = Field(
+    integrity_effect: NonNegEffect = Field(
         0.8, description="Log-odds of a violation per SD of low latent integrity. [E]"
     )
-    power_effect_per_level: NonNegFloat = Field(
+    power_effect_per_level: NonNegEffect = Field(
         0.25, description="Log-odds added per level above the lowest (power). [E]"
     )
-    head_effect: NonNegFloat = Field(0.4, description="Log-odds added for the head of a unit. [E]")
-    tenure_effect: NonNegFloat = Field(
+    head_effect: NonNegEffect = Field(0.4, description="Log-odds added for the head of a unit. [E]")
+    tenure_effect: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.08, description="Log-odds added per year in the same post (long tenure). [E]"
     )
     control_of_power: Share = Field(
@@ -508,10 +581,15 @@ class Integrity(Section):
         True, description="Resignation encouraged (Res. 28/2022); if false p_resign is divided by 5."
     )
     dismiss_after_not_completed_years: NonNegInt = Field(
-        2, description="Consecutive 'not completed' years that are grounds for dismissal (Reg. 41/2021)."
+        2,
+        le=GRADE_HISTORY_YEARS,
+        description="Consecutive 'not completed' years that are grounds for dismissal (Reg. 41/2021); "
+        "0 = never; at most 3, the years of grades kept for each cadre.",
     )
     dismiss_after_reprimands_in_term: NonNegInt = Field(
-        2, description="Reprimands in one term that are grounds for dismissal (Reg. 41/2021)."
+        2,
+        le=10,
+        description="Reprimands in one term that are grounds for dismissal (Reg. 41/2021); 0 = never.",
     )
 
 
@@ -522,9 +600,9 @@ class Confidence(Section):
     mean_low_share: Share = Field(
         0.08, description="Typical share of low-confidence votes for an average holder. [E]"
     )
-    prestige_weight: NonNegFloat = Field(0.8, description="Log-odds per SD of low prestige. [E]")
-    performance_weight: NonNegFloat = Field(0.8, description="Log-odds per SD of low performance. [E]")
-    noise_sd: NonNegFloat = Field(0.6, description="Vote-to-vote noise in log-odds. [E]")
+    prestige_weight: NonNegEffect = Field(0.8, description="Log-odds per SD of low prestige. [E]")
+    performance_weight: NonNegEffect = Field(0.8, description="Log-odds per SD of low performance. [E]")
+    noise_sd: NonNegEffect = Field(0.6, description="Vote-to-vote noise in log-odds. [E]")
     out_of_planning_above: Share = Field(
         0.5, description="Above this low share: out of planning for higher posts (Reg. 96/2023)."
     )
@@ -558,10 +636,10 @@ class Rotation(Section):
     """Rotation of planned cadres between levels, localities and sectors (Reg. 65-QD/TW 2022)."""
 
     enabled: bool = True
-    min_service_left_years: NonNegFloat = Field(
+    min_service_left_years: Years = Field(
         10.0, description="At least 10 years of service left (Reg. 65 Art. 5)."
     )
-    special_min_service_left_years: NonNegFloat = Field(
+    special_min_service_left_years: Years = Field(
         5.0, description="For non-local or term-limit moves: one term left (Decree 138/2020 Art. 56)."
     )
     duration_years: PosInt = Field(3, le=10, description="At least 3 years (Reg. 65 Art. 8).")
@@ -593,6 +671,7 @@ class Rotation(Section):
     max_consecutive_terms: PosInt = Field(2, le=10, description="Terms allowed in one head post.")
     nonlocal_posts: list[str] = Field(
         default_factory=list,
+        max_length=1_000,
         description="Posts that must be held by non-locals, as 'level.sector.rank' (e.g. "
         "'provincial.party.head'). 2025-30: all 34 provincial secretaries non-local (plo.vn, rules.md "
         "§2).",
@@ -608,21 +687,21 @@ class FastTrack(Section):
         0.05, description="Share of young staff by merit who are eligible for the track. [E]"
     )
     yearly_intake: NonNegInt = Field(
-        20, description="Cadres put on the track each year (per 1,000 key posts). [E]"
+        20, le=1_000, description="Cadres put on the track each year (per 1,000 key posts). [E]"
     )
-    planning_bonus: NonNegFloat = Field(
+    planning_bonus: Points = Field(
         10.0, description="Points added to a fast-track cadre's merit in selection. [E]"
     )
-    min_tenure_years: NonNegFloat = Field(
+    min_tenure_years: Years = Field(
         1.0, description="Years in a post before a fast-track cadre can be promoted again. [E]"
     )
 
 
 class Metrics(Section):
-    min_competence: float = Field(
+    min_competence: Effect = Field(
         0.0, description="Minimum-competence line for 'share below the line' in office. [E]"
     )
-    young_age: dict[str, float] = Field(
+    young_age: dict[str, Age] = Field(
         default_factory=dict,
         description="'Young' is under this age, by level: 45 central, 40 provincial and district "
         "(Reg. 50/2021). Levels not named use 40.",
@@ -632,7 +711,7 @@ class Metrics(Section):
     target_minority: Share = Field(
         0.10, description="Ethnic minorities 'appropriate to the locality' (Reg. 50/2021). [E]"
     )
-    age_group_edges: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
+    age_group_edges: Annotated[list[Age], Field(min_length=2, max_length=2)] = Field(
         default_factory=lambda: [40.0, 50.0],
         description="Three age groups: <40, 40-50, >50 (Dir. 35/2019 for provincial and district "
         "committees).",
@@ -641,7 +720,7 @@ class Metrics(Section):
         default_factory=lambda: [0.10, 0.45, 0.45],
         description="Target shares of the three age groups: <40 >=10%, 40-50 ~40-50% (Dir. 35/2019).",
     )
-    rank_weights: dict[Literal["head", "deputy", "member"], NonNegFloat] = Field(
+    rank_weights: dict[Literal["head", "deputy", "member"], Points] = Field(
         default_factory=lambda: {"head": 3.0, "deputy": 2.0, "member": 1.0},
         description="Responsibility weights of ranks for organisational performance. [E]",
     )
@@ -681,7 +760,7 @@ class Scenario(Section):
         description="Names the results folder and the scenario in reports (default: the file name): "
         "1-100 letters, digits, '_', '-' or '.' (not first).",
     )
-    description: str = Field("", description="One line on what the scenario represents.")
+    description: str = Field("", max_length=10_000, description="One line on what the scenario represents.")
     simulation: Simulation = Field(default_factory=Simulation)
     hierarchy: Hierarchy
     demography: Demography = Field(default_factory=Demography)
@@ -712,6 +791,21 @@ class Scenario(Section):
                 "expected 1-100 letters, digits, '_', '-' or '.' (not first): it names the results folder"
             )
         return name
+
+    @model_validator(mode="after")
+    def _retirement_after_entry(self) -> Scenario:
+        rec = self.recruitment
+        for sex in ("male", "female"):
+            r = getattr(self.demography, f"retirement_{sex}")
+            youngest = min(r.age_before, r.base_age)
+            for key in ("entry_age_min", "entry_age_mean"):
+                age = getattr(rec, key)
+                if age >= youngest:
+                    raise ValueError(
+                        f"recruitment.{key} ({age:g}) is not below the youngest retirement age of "
+                        f"demography.retirement_{sex} ({youngest:g}): cadres would retire on entry"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _levels_known(self) -> Scenario:

@@ -205,12 +205,16 @@ def appoint(
         model.tally.add_appointments(posts, rows, is_promotion)
     else:
         model.events.log(kind, cause, model, rows, posts, from_post=old_post, chain=chain)
-        # a key vacancy filled by a move is assessed now: a gap unless the cadre was planned for it
+        # a key vacancy filled by a move is assessed now, by the rule of the filling phase: a gap
+        # unless the cadre is a ready planned successor for it (in its pool, from a lower place and
+        # meeting every appointment condition)
         first = p.key[posts] & ~p.vacancy_assessed[posts]
         if first.any():
-            planned_for = (model.pools[p.key_index[posts[first]]] == rows[first][:, None]).any(axis=1)
-            model.tally.add_vacancies(posts[first], gap=~planned_for)
-            p.vacancy_assessed[posts[first]] = True
+            fp, fr = posts[first], rows[first]
+            planned_for = (model.pools[p.key_index[fp]] == fr[:, None]).any(axis=1)
+            ready = planned_for & appointment_eligible(model)[fr] & (c.grade[fr] > p.grade[fp])
+            model.tally.add_vacancies(fp, gap=~ready)
+            p.vacancy_assessed[fp] = True
     model.chains.extend(chain)
     # the appointee's old post continues the chain; a staff appointee closes it
     movers = old_post >= 0

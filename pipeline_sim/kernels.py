@@ -167,17 +167,23 @@ def match_lazy(
     depth = np.full(n_a, depth0, dtype=np.float64)
     bound_s = np.full(n_a, -np.inf)
     bound_t = np.zeros(n_a, dtype=np.float64)
-    everyone = np.arange(n_a)
-    pa, pb, ps, pt, bs, bt = fetch(everyone, depth.astype(np.int64))
-    bound_s[everyone], bound_t[everyone] = bs, bt
-    pa, pb = np.asarray(pa, np.int64), np.asarray(pb, np.int64)
-    ps, pt = np.asarray(ps, np.float64), np.asarray(pt, np.float64)
-    order = np.lexsort((pt, -ps, pa))
     done = np.zeros(n_a, dtype=bool)
+
+    def fetched(a: np.ndarray):
+        """Pairs of the a's fetched at their depth, sorted by (a, best first); their bounds set."""
+        pa, pb, ps, pt, bs, bt = fetch(a, np.minimum(depth[a], 2**62).astype(np.int64))
+        bound_s[a], bound_t[a] = bs, bt
+        pa, pb = np.asarray(pa, np.int64), np.asarray(pb, np.int64)
+        ps, pt = np.asarray(ps, np.float64), np.asarray(pt, np.float64)
+        o = np.lexsort((pt, -ps, pa))
+        return pa[o], pb[o], ps[o], pt[o]
+
+    # the pair arrays stay sorted by (a, score high first, tie low first)
+    pa, pb, ps, pt = fetched(np.arange(n_a))
     while True:
-        order = order[~done[pa[order]] & free_b[pb[order]]]
-        a = pa[order]
-        best = order[np.r_[True, a[1:] != a[:-1]]] if len(order) else order
+        alive = ~done[pa] & free_b[pb]
+        pa, pb, ps, pt = pa[alive], pb[alive], ps[alive], pt[alive]
+        best = np.flatnonzero(np.r_[True, pa[1:] != pa[:-1]]) if len(pa) else np.zeros(0, np.int64)
         ba = pa[best]
         # an a with something left out is sure of its best only if that comes before the bound
         unsure = ~done & (bound_s > -np.inf)
@@ -186,17 +192,14 @@ def match_lazy(
         deeper = np.flatnonzero(unsure)
         if len(deeper):
             depth[deeper] *= grow
-            keep = np.ones(len(pa), dtype=bool)
-            redo = np.zeros(n_a, dtype=bool)
-            redo[deeper] = True
-            keep[redo[pa]] = False
-            na, nb, ns, nt, bs, bt = fetch(deeper, np.minimum(depth[deeper], 2**62).astype(np.int64))
-            bound_s[deeper], bound_t[deeper] = bs, bt
-            pa = np.concatenate([pa[keep], np.asarray(na, np.int64)])
-            pb = np.concatenate([pb[keep], np.asarray(nb, np.int64)])
-            ps = np.concatenate([ps[keep], np.asarray(ns, np.float64)])
-            pt = np.concatenate([pt[keep], np.asarray(nt, np.float64)])
-            order = np.lexsort((pt, -ps, pa))
+            keep = ~unsure[pa]  # a deeper fetch replaces the pairs of those a's
+            na, nb, ns, nt = fetched(deeper)
+            pa = np.concatenate([pa[keep], na])
+            pb = np.concatenate([pb[keep], nb])
+            ps = np.concatenate([ps[keep], ns])
+            pt = np.concatenate([pt[keep], nt])
+            o = np.argsort(pa, kind="stable")  # two sorted runs of distinct a's: a merge
+            pa, pb, ps, pt = pa[o], pb[o], ps[o], pt[o]
             continue
         if len(best) == 0:
             break

@@ -256,6 +256,7 @@ class CandidateIndex:
         self.gid = gid[keep]
         # start of every place key's run: group g is rows[starts[g]:starts[g + 1]]
         self.starts = np.r_[0, np.cumsum(np.bincount(self.gid, minlength=model.n_places))]
+        self._position: np.ndarray | None = None
 
     def top(self, unit: np.ndarray, sector: np.ndarray, rank: np.ndarray, k: int):
         """For each query i, up to k best members of group (unit[i], sector[i], rank[i]).
@@ -292,7 +293,7 @@ class CandidateIndex:
 
     def position(self, rows: np.ndarray) -> np.ndarray:
         """Position of each row in the index; rows not in it come after all that are."""
-        if not hasattr(self, "_position"):
+        if self._position is None:
             self._position = len(self.rows) + np.arange(self.model.cadres.n, dtype=np.int64)
             self._position[self.rows] = np.arange(len(self.rows))
         return self._position[rows]
@@ -471,19 +472,19 @@ class _Candidates:
     def keys(self, owner: np.ndarray, rows: np.ndarray, pos: np.ndarray | None = None):
         """(score, tie key) of candidate rows[i] for vacancy owner[i]."""
         worst = self.picks_worst[owner]
-        score = np.where(worst, self._score(self.worst, rows), self.best.score[rows]).astype(np.float64)
+        score = np.where(worst, self._index_score(self.worst, rows), self.best.score[rows]).astype(np.float64)
         if self.bonus:
             score = score + self.bonus * (self.model.cadres.network[rows] == self.head_net[owner])
         if pos is None:
-            pos = np.where(worst, self._position(self.worst, rows), self.best.position(rows))
+            pos = np.where(worst, self._index_position(self.worst, rows), self.best.position(rows))
         return score, pos
 
     @staticmethod
-    def _score(index: CandidateIndex | None, rows: np.ndarray) -> np.ndarray:
+    def _index_score(index: CandidateIndex | None, rows: np.ndarray) -> np.ndarray:
         return np.zeros(len(rows)) if index is None else index.score[rows]
 
     @staticmethod
-    def _position(index: CandidateIndex | None, rows: np.ndarray) -> np.ndarray:
+    def _index_position(index: CandidateIndex | None, rows: np.ndarray) -> np.ndarray:
         return np.zeros(len(rows), dtype=np.int64) if index is None else index.position(rows)
 
     def planned(self, kv: np.ndarray):

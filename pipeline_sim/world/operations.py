@@ -211,8 +211,9 @@ def appoint(
         first = p.key[posts] & ~p.vacancy_assessed[posts]
         if first.any():
             fp, fr = posts[first], rows[first]
-            planned_for = (model.pools[p.key_index[fp]] == fr[:, None]).any(axis=1)
-            ready = planned_for & appointment_eligible(model)[fr] & (c.grade[fr] > p.grade[fp])
+            ready = (model.pools[p.key_index[fp]] == fr[:, None]).any(axis=1) & (c.grade[fr] > p.grade[fp])
+            if ready.any():
+                ready[ready] = appointment_eligible(model)[fr[ready]]
             model.tally.add_vacancies(fp, gap=~ready)
             p.vacancy_assessed[fp] = True
     model.chains.extend(chain)

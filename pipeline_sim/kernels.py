@@ -128,4 +128,90 @@ def match(
     return np.sort(np.concatenate(chosen))
 
 
+def match_lazy(
+    n_a: int,
+    fetch,
+    prio_a: np.ndarray,
+    free_b: np.ndarray,
+    depth0: int = 4,
+    grow: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy matching by rounds, capacity one on both sides, over candidate lists fetched lazily.
+
+    The rule: each round, every unmatched a proposes to its best candidate b that is still free;
+    every b proposed to takes the proposer of highest `prio_a` (equal priorities: the lower a);
+    matches are final and rounds repeat until no a has a free candidate left. "Best" is the
+    highest score, equal scores broken by the lower tie key: a total order, so the outcome is
+    the one this rule gives on the full candidate lists.
+
+    The lists are fetched a few candidates deep at first (``fetch(a, depth)``) and deeper only
+    for an a whose best fetched candidate could be beaten by one not yet fetched. ``fetch`` returns
+    (pair_a, pair_b, score, tie, bound_score, bound_tie): every candidate pair of the requested a's
+    down to their depth, and per requested a (aligned with it) a bound on the candidates left out:
+    none of them has a (score, tie) key before (bound_score, -bound_tie) in the order above;
+    bound_score = -inf when nothing was left out. A deeper fetch for an a replaces its pairs.
+
+    Args:
+        n_a: number of a's (0 .. n_a - 1).
+        fetch: see above; depth is depth0 * grow**j after j deepenings of that a.
+        prio_a: priority of every a.
+        free_b: boolean array over b: candidates still free. Matched b's are set False in it.
+
+    Returns:
+        (a, b) of the matched pairs, a ascending.
+    """
+    prio_a = np.asarray(prio_a, dtype=np.float64)
+    result = np.full(n_a, -1, dtype=np.int64)
+    if n_a == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    depth = np.full(n_a, depth0, dtype=np.float64)
+    bound_s = np.full(n_a, -np.inf)
+    bound_t = np.zeros(n_a, dtype=np.float64)
+    done = np.zeros(n_a, dtype=bool)
+
+    def fetched(a: np.ndarray):
+        """Pairs of the a's fetched at their depth, sorted by (a, best first); their bounds set."""
+        pa, pb, ps, pt, bs, bt = fetch(a, np.minimum(depth[a], 2**62).astype(np.int64))
+        bound_s[a], bound_t[a] = bs, bt
+        pa, pb = np.asarray(pa, np.int64), np.asarray(pb, np.int64)
+        ps, pt = np.asarray(ps, np.float64), np.asarray(pt, np.float64)
+        o = np.lexsort((pt, -ps, pa))
+        return pa[o], pb[o], ps[o], pt[o]
+
+    # the pair arrays stay sorted by (a, score high first, tie low first)
+    pa, pb, ps, pt = fetched(np.arange(n_a))
+    while True:
+        alive = ~done[pa] & free_b[pb]
+        pa, pb, ps, pt = pa[alive], pb[alive], ps[alive], pt[alive]
+        best = np.flatnonzero(np.r_[True, pa[1:] != pa[:-1]]) if len(pa) else np.zeros(0, np.int64)
+        ba = pa[best]
+        # an a with something left out is sure of its best only if that comes before the bound
+        unsure = ~done & (bound_s > -np.inf)
+        sure = (ps[best] > bound_s[ba]) | ((ps[best] == bound_s[ba]) & (pt[best] < bound_t[ba]))
+        unsure[ba[sure]] = False
+        deeper = np.flatnonzero(unsure)
+        if len(deeper):
+            depth[deeper] *= grow
+            keep = ~unsure[pa]  # a deeper fetch replaces the pairs of those a's
+            na, nb, ns, nt = fetched(deeper)
+            pa = np.concatenate([pa[keep], na])
+            pb = np.concatenate([pb[keep], nb])
+            ps = np.concatenate([ps[keep], ns])
+            pt = np.concatenate([pt[keep], nt])
+            o = np.argsort(pa, kind="stable")  # two sorted runs of distinct a's: a merge
+            pa, pb, ps, pt = pa[o], pb[o], ps[o], pt[o]
+            continue
+        if len(best) == 0:
+            break
+        # every b takes its proposer of highest priority
+        prop = best[np.lexsort((ba, -prio_a[ba], pb[best]))]
+        b = pb[prop]
+        won = prop[np.r_[True, b[1:] != b[:-1]]]
+        done[pa[won]] = True
+        free_b[pb[won]] = False
+        result[pa[won]] = pb[won]
+    a_won = np.flatnonzero(result >= 0)
+    return a_won, result[a_won]
+
+
 POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int16)

@@ -5,8 +5,9 @@
   unit, "to fill gaps"), *up* into a vacant deputy or member post of the unit above, *locality*
   by exchanging posts with a holder of the same grade and sector in another locality, *sector* by
   exchanging with a holder of the same rank in another sector of the same unit. No post is created
-  for a rotated cadre. After `duration_years` a rotated cadre returns home (if a post of the same
-  rank and sector is vacant there) with probability `p_return`, otherwise stays.
+  for a rotated cadre. After `duration_years` a rotated cadre returns with probability `p_return`
+  to the post held before (or, if that is taken, a vacant post of the same unit, sector and rank),
+  otherwise stays.
 - Two-term rule (independent of `enabled`; applied at the congress): in a congress year a head
   who has held the same head post for `max_consecutive_terms` terms (a partly served term counts)
   is moved: exchanged with another such head of the same grade and sector in another locality, or
@@ -101,7 +102,7 @@ def _record_rotation(model, rows: np.ndarray, cause: str, start: bool = True) ->
     model.tally.add_cadres(f"rotations_{cause}", rows)
     if start:
         c.rotated[rows] = True
-        c.rotation_home[rows] = c.unit[rows]
+        c.rotation_home[rows] = c.post[rows]  # the post held before: a return goes back to it
         c.rotation_until[rows] = model.year + model.scenario.rotation.duration_years - 1
 
 
@@ -226,20 +227,33 @@ def _exchange(model, a: np.ndarray, b: np.ndarray, cause: str) -> None:
 
 
 def _returns(model) -> None:
-    """Rotations that ended last year: return home with p_return if a matching post is vacant."""
+    """Rotations that ended last year: with p_return, back to the post held before the rotation if
+    it is vacant, else to a vacant post of the same unit, sector and rank (so of the same level
+    and grade), else the cadre stays. A return is never a promotion over the post held before."""
     c, p, rot = model.cadres, model.posts, model.scenario.rotation
     ended = np.flatnonzero(
         (c.rotation_until == model.year - 1) & (c.status == ACTIVE) & (c.post >= 0) & (c.rotation_home >= 0)
     )
     rows = ended[model.stream("rotation").random(len(ended)) < rot.p_return]
-    owner, posts = _posts_of_units(model, c.rotation_home[rows])
+    home = c.post[rows] == c.rotation_home[rows]  # back in that post already (exchanged back)
+    c.rotation_home[rows[home]] = -1
+    rows = rows[~home]
+    before = c.rotation_home[rows].astype(np.int64)
+    # the post held before, where it is vacant (two returnees may have held the same one)
+    own = np.flatnonzero(p.holder[before] < 0)
+    moved = _into_vacancies(model, rows, own, before[own], np.zeros(len(own)), "return")
+    c.rotation_home[moved] = -1
+    # else an equivalent post: same unit, sector and rank as the post held before
+    rows = rows[c.rotation_home[rows] >= 0]
+    before = c.rotation_home[rows].astype(np.int64)
+    owner, posts = _posts_of_units(model, p.unit[before])
     ok = (
         (p.holder[posts] < 0)
-        & (p.rank[posts] == c.grade[rows[owner]] % 4)
-        & (p.sector[posts] == c.sector[rows[owner]])
+        & (p.rank[posts] == p.rank[before[owner]])
+        & (p.sector[posts] == p.sector[before[owner]])
     )
     moved = _into_vacancies(model, rows, owner[ok], posts[ok], np.zeros(int(ok.sum())), "return")
-    model.cadres.rotation_home[moved] = -1
+    c.rotation_home[moved] = -1
 
 
 # ---------------------------------------------------------------------------------------------

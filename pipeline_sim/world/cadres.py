@@ -66,7 +66,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "low_confidence": (np.float32, (), np.nan),  # share of low-confidence votes at the last vote
     # rotation, patronage, fast track
     "rotation_until": (np.int32, (), -9999),  # on rotation until the end of this year
-    "rotation_home": (np.int32, (), -1),  # unit the rotation started from
+    "rotation_home": (np.int32, (), -1),  # post held before the rotation (-1: none to return to)
     "network": (np.int32, (), -1),  # patronage network
     "fast_track": (np.bool_, (), False),
     "archived": (np.bool_, (), False),  # a row of a cadre who left, already copied to the archive

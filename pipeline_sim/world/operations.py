@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline_sim.kernels import POPCOUNT, expand_ranges, match
+from pipeline_sim.kernels import POPCOUNT, expand_ranges, match_lazy
 from pipeline_sim.world.cadres import ACTIVE, STATUS
 from pipeline_sim.world.hierarchy import STAFF_RANK
-from pipeline_sim.world.rules import INDEX_RULE, appointment_eligible, pair_scores
+from pipeline_sim.world.rules import INDEX_RULE, appointment_eligible, pair_scores, unit_head_network
 
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
@@ -205,12 +205,17 @@ def appoint(
         model.tally.add_appointments(posts, rows, is_promotion)
     else:
         model.events.log(kind, cause, model, rows, posts, from_post=old_post, chain=chain)
-        # a key vacancy filled by a move is assessed now: a gap unless the cadre was planned for it
+        # a key vacancy filled by a move is assessed now, by the rule of the filling phase: a gap
+        # unless the cadre is a ready planned successor for it (in its pool, from a lower place and
+        # meeting every appointment condition)
         first = p.key[posts] & ~p.vacancy_assessed[posts]
         if first.any():
-            planned_for = (model.pools[p.key_index[posts[first]]] == rows[first][:, None]).any(axis=1)
-            model.tally.add_vacancies(posts[first], gap=~planned_for)
-            p.vacancy_assessed[posts[first]] = True
+            fp, fr = posts[first], rows[first]
+            ready = (model.pools[p.key_index[fp]] == fr[:, None]).any(axis=1) & (c.grade[fr] > p.grade[fp])
+            if ready.any():
+                ready[ready] = appointment_eligible(model)[fr[ready]]
+            model.tally.add_vacancies(fp, gap=~ready)
+            p.vacancy_assessed[fp] = True
     model.chains.extend(chain)
     # the appointee's old post continues the chain; a staff appointee closes it
     movers = old_post >= 0
@@ -252,6 +257,7 @@ class CandidateIndex:
         self.gid = gid[keep]
         # start of every place key's run: group g is rows[starts[g]:starts[g + 1]]
         self.starts = np.r_[0, np.cumsum(np.bincount(self.gid, minlength=model.n_places))]
+        self._position: np.ndarray | None = None
 
     def top(self, unit: np.ndarray, sector: np.ndarray, rank: np.ndarray, k: int):
         """For each query i, up to k best members of group (unit[i], sector[i], rank[i]).
@@ -259,7 +265,10 @@ class CandidateIndex:
         Returns (query index, cadre row) pairs and, per query, whether the group had more than k
         members (so that a deeper look could find more).
         """
-        q = self.model.place_key(np.asarray(unit, np.int64), sector, rank)
+        return self.top_of_places(self.model.place_key(np.asarray(unit, np.int64), sector, rank), k)
+
+    def top_of_places(self, q: np.ndarray, k: int):
+        """As `top`, for groups given by their place keys."""
         lo = self.starts[q]
         size = self.starts[q + 1] - lo
         owner, pos = expand_ranges(lo, np.minimum(size, k))
@@ -267,22 +276,42 @@ class CandidateIndex:
         fresh = self.model.cadres.place[rows] == self.gid[pos]
         return owner[fresh], rows[fresh], size > k
 
+    def take(self, q: np.ndarray, k: np.ndarray):
+        """For each place key q[i], the first k[i] members of its group (those still in that place).
 
-def local_pairs(
+        Returns (query index, cadre row, position in the index) of every member taken and, per
+        query, the position of the last member taken where the group is longer (else -1): every
+        member left out comes after it in the index, so it scores no higher.
+        """
+        lo = self.starts[q]
+        size = self.starts[q + 1] - lo
+        k = np.minimum(size, k)
+        owner, pos = expand_ranges(lo, k)
+        rows = self.rows[pos]
+        fresh = self.model.cadres.place[rows] == self.gid[pos]
+        last = np.where(size > k, lo + k - 1, -1)
+        return owner[fresh], rows[fresh], pos[fresh], last
+
+    def position(self, rows: np.ndarray) -> np.ndarray:
+        """Position of each row in the index; rows not in it come after all that are."""
+        if self._position is None:
+            self._position = len(self.rows) + np.arange(self.model.cadres.n, dtype=np.int64)
+            self._position[self.rows] = np.arange(len(self.rows))
+        return self._position[rows]
+
+
+def local_queries(
     model: PipelineModel,
-    index: CandidateIndex,
     posts: np.ndarray,
     max_gap: int,
     staff_ranks: list[int],
-    k: int,
     units: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs (post i, cadre) from each post's own subtree in its own sector.
+    """The candidate groups of each post: (post index, place key) pairs.
 
     Own unit: lower ranks (and its staff pool when the post's rank is in `staff_ranks`); units
-    below, down to `max_gap` levels: holders of any rank. `units` replaces each post's own unit
-    (to look in another unit's subtree for it). Also returns, per post, whether some group was cut
-    at k (a deeper look could find more candidates).
+    below, down to `max_gap` levels: holders of any rank; all in the post's own sector. `units`
+    replaces each post's own unit (to look in another unit's subtree for it).
     """
     p = model.posts
     unit = p.unit[posts] if units is None else units
@@ -308,12 +337,29 @@ def local_pairs(
             q_unit.append(frontier_unit)
             q_rank.append(np.full(len(frontier_unit), r))
     q_owner_a = np.concatenate(q_owner)
-    q_unit_a = np.concatenate(q_unit)
+    q_unit_a = np.concatenate(q_unit).astype(np.int64)
     q_rank_a = np.concatenate(q_rank)
-    owner, rows, cut = index.top(q_unit_a, sector[q_owner_a], q_rank_a, k)
+    return q_owner_a, model.place_key(q_unit_a, sector[q_owner_a], q_rank_a)
+
+
+def local_pairs(
+    model: PipelineModel,
+    index: CandidateIndex,
+    posts: np.ndarray,
+    max_gap: int,
+    staff_ranks: list[int],
+    k: int,
+    units: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs (post i, cadre) from each post's own subtree in its own sector (up to k
+    best of every group; see local_queries). Also returns, per post, whether some group was cut
+    at k (a deeper look could find more candidates).
+    """
+    q_owner, q_key = local_queries(model, posts, max_gap, staff_ranks, units)
+    owner, rows, cut = index.top_of_places(q_key, k)
     more = np.zeros(len(posts), dtype=bool)
-    more[q_owner_a[cut]] = True
-    return q_owner_a[owner], rows, more
+    more[q_owner[cut]] = True
+    return q_owner[owner], rows, more
 
 
 def peer_units(model: PipelineModel, posts: np.ndarray, n_peers: int, stream: str):
@@ -389,6 +435,139 @@ class Selector:
         return pair_scores(self.model, self.rule, posts, owner, rows, self.score, self.stream)
 
 
+class _Candidates:
+    """Candidates for the vacancies of one grade under the appointment rule, best first.
+
+    Every candidate pair gets a key in the rule's order: a score (the index score of the cadre,
+    plus the patronage bonus for a cadre in the network of the head of the post's unit) and a tie
+    key (the cadre's position in the index), lower first among equal scores. Under
+    'best_worst_mix' a post that picks the worst looks in the index sorted worst first.
+    """
+
+    def __init__(self, model: PipelineModel, eligible: np.ndarray, rule: str):
+        self.model, self.eligible = model, eligible
+        self.best = CandidateIndex(model, eligible, INDEX_RULE[rule])
+        self.worst = CandidateIndex(model, eligible, "worst_first") if rule == "best_worst_mix" else None
+        app = model.scenario.appointment
+        strength = app.patronage_strength * (1.0 - model.scenario.integrity.control_of_power)
+        self.bonus = strength if rule == "patronage" else 0.0
+
+    def for_grade(self, vac: np.ndarray, rng: np.random.Generator) -> None:
+        """Set the vacancies of one grade: which pick the worst, and their units' head networks."""
+        self.vac = vac
+        n = len(vac)
+        if self.worst is not None:
+            self.picks_worst = rng.random(n) >= self.model.scenario.appointment.best_share
+        else:
+            self.picks_worst = np.zeros(n, dtype=bool)
+        self.head_net = unit_head_network(self.model)[self.model.posts.unit[vac]] if self.bonus else None
+
+    def admissible(self, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Eligible, from a lower place, and non-local where the post requires it."""
+        c, p = self.model.cadres, self.model.posts
+        target = self.vac[owner]
+        ok = self.eligible[rows] & (c.grade[rows] > p.grade[target])
+        nonlocal_post = self.model.nonlocal_post[target]
+        if nonlocal_post.any():
+            ok &= ~nonlocal_post | (c.home[rows] != p.locality[target])
+        return ok
+
+    def keys(self, owner: np.ndarray, rows: np.ndarray, pos: np.ndarray | None = None):
+        """(score, tie key) of candidate rows[i] for vacancy owner[i]."""
+        worst = self.picks_worst[owner]
+        score = np.where(worst, self._index_score(self.worst, rows), self.best.score[rows]).astype(np.float64)
+        if self.bonus:
+            score = score + self.bonus * (self.model.cadres.network[rows] == self.head_net[owner])
+        if pos is None:
+            pos = np.where(worst, self._index_position(self.worst, rows), self.best.position(rows))
+        return score, pos
+
+    @staticmethod
+    def _index_score(index: CandidateIndex | None, rows: np.ndarray) -> np.ndarray:
+        return np.zeros(len(rows)) if index is None else index.score[rows]
+
+    @staticmethod
+    def _index_position(index: CandidateIndex | None, rows: np.ndarray) -> np.ndarray:
+        return np.zeros(len(rows), dtype=np.int64) if index is None else index.position(rows)
+
+    def planned(self, kv: np.ndarray):
+        """fetch() for match_lazy over the planning pools of the key vacancies vac[kv] (complete)."""
+        pools = self.model.pools
+        N = pools.shape[1]
+        owner = np.repeat(kv, N)
+        rows = pools[self.model.posts.key_index[self.vac[kv]]].ravel().astype(np.int64)
+        owner, rows = owner[rows >= 0], rows[rows >= 0]
+        ok = self.admissible(owner, rows)
+        owner, rows = owner[ok], rows[ok]
+        score, tie = self.keys(owner, rows)
+
+        def fetch(a: np.ndarray, depth: np.ndarray):
+            want = np.zeros(len(self.vac), dtype=bool)
+            want[a] = True
+            sel = want[owner]
+            none = np.full(len(a), -np.inf)
+            return owner[sel], rows[sel], score[sel], tie[sel], none, np.zeros(len(a))
+
+        return fetch
+
+    def unplanned(self, open_: np.ndarray, max_gap: int, staff_ranks: list[int], stream: str):
+        """fetch() for match_lazy over the subtrees of the vacancies vac[open_] (a = index into open_).
+
+        A post that must be held by a non-local also looks in the subtrees of a few random units
+        of its level in other localities (drawn once here).
+        """
+        model = self.model
+        posts = self.vac[open_]
+        q_owner, q_key = local_queries(model, posts, max_gap, staff_ranks)
+        nonlocal_post = model.nonlocal_post[posts]
+        if nonlocal_post.any():
+            which = np.flatnonzero(nonlocal_post)
+            o_peer, peers = peer_units(model, posts[which], N_PEERS, stream)
+            o2, k2 = local_queries(model, posts[which[o_peer]], max_gap, staff_ranks, units=peers)
+            q_owner = np.concatenate([q_owner, which[o_peer[o2]]])
+            q_key = np.concatenate([q_key, k2])
+            both = np.unique(q_owner * model.n_places + q_key)  # a peer drawn twice is one group
+            q_owner, q_key = both // model.n_places, both % model.n_places
+        order = np.argsort(q_owner, kind="stable")
+        q_owner, q_key = q_owner[order], q_key[order]
+        q_count = np.bincount(q_owner, minlength=len(open_))
+        q_start = np.r_[0, np.cumsum(q_count)[:-1]]
+        worst_q = self.picks_worst[open_][q_owner]
+
+        def fetch(a: np.ndarray, depth: np.ndarray):
+            qa, qi = expand_ranges(q_start[a], q_count[a])  # qa indexes a
+            parts = []
+            for index, use in ((self.best, ~worst_q[qi]), (self.worst, worst_q[qi])):
+                if index is None or not use.any():
+                    continue
+                qa_i, qi_i = qa[use], qi[use]
+                o, rows, pos, last = index.take(q_key[qi_i], depth[qa_i])
+                parts.append((a[qa_i[o]], rows, pos, qa_i[last >= 0], index, last[last >= 0]))
+            owner = np.concatenate([x[0] for x in parts]) if parts else np.zeros(0, np.int64)
+            rows = np.concatenate([x[1] for x in parts]) if parts else np.zeros(0, np.int64)
+            pos = np.concatenate([x[2] for x in parts]) if parts else np.zeros(0, np.int64)
+            ok = self.admissible(open_[owner], rows)
+            owner, rows, pos = owner[ok], rows[ok], pos[ok]
+            score, tie = self.keys(open_[owner], rows, pos)
+            # bound on what was left out: the last member taken from every cut group, plus any bonus
+            b_owner = np.concatenate([x[3] for x in parts]) if parts else np.zeros(0, np.int64)
+            b_score = (
+                np.concatenate([x[4].score[x[4].rows[x[5]]] for x in parts]) if parts else np.zeros(0)
+            ).astype(np.float64) + self.bonus
+            b_tie = np.concatenate([x[5] for x in parts]) if parts else np.zeros(0, np.int64)
+            bound_s = np.full(len(a), -np.inf)
+            bound_t = np.zeros(len(a))
+            if len(b_owner):
+                first = np.lexsort((b_tie, -b_score, b_owner))
+                bo = b_owner[first]
+                lead = first[np.r_[True, bo[1:] != bo[:-1]]]
+                bound_s[b_owner[lead]] = b_score[lead]
+                bound_t[b_owner[lead]] = b_tie[lead]
+            return owner, rows, score, tie, bound_s, bound_t
+
+        return fetch
+
+
 def fill_vacancies(
     model: PipelineModel, at_year: float | None = None, min_service: float | None = None
 ) -> None:
@@ -398,55 +577,41 @@ def fill_vacancies(
     allows) the best eligible unplanned cadre of its own subtree and sector; otherwise it stays
     vacant. A key-post vacancy counts as a succession gap the first time it is to be filled
     without a ready planned successor.
+
+    Within a grade, the vacancies are matched to candidates by the rule of
+    `kernels.match_lazy` (each proposes to its best free candidate under the selection rule; a
+    candidate wanted by several goes to the vacancy drawn first), exactly as over the full
+    candidate lists: first among the planning pools, then among the posts' subtrees.
     """
     p, scen = model.posts, model.scenario
     app = scen.appointment
     eligible = appointment_eligible(model, at_year, min_service=min_service)
-    sel = Selector(model, eligible, app.selection, "filling")
+    cand = _Candidates(model, eligible, app.selection)
     staff_ranks = [("head", "deputy", "member").index(r) for r in app.entry_ranks]
     rng = model.stream("filling")
-    N = model.pools.shape[1]
     for g in np.unique(p.grade):
         vac = np.flatnonzero((p.holder < 0) & (p.grade == g))
         if len(vac) == 0:
             continue
         prio = rng.random(len(vac))
+        cand.for_grade(vac, rng)
         filled = np.zeros(len(vac), dtype=bool)
         # 1. ready planned successors
         is_key = p.key[vac]
         kv = np.flatnonzero(is_key)
         if len(kv):
-            owner = np.repeat(kv, N)
-            rows = model.pools[p.key_index[vac[kv]]].ravel()
-            owner, rows = owner[rows >= 0], rows[rows >= 0]
-            ok = sel.admissible(vac, owner, rows)
-            owner, rows = owner[ok], rows[ok]
-            won = match(owner, rows, sel.scores(vac, owner, rows), 1, 1, prio)
+            won, rows = match_lazy(len(vac), cand.planned(kv), prio, eligible)
             if len(won):
-                appoint(model, vac[owner[won]], rows[won], np.ones(len(won), bool))
-                filled[owner[won]] = True
-                eligible[rows[won]] = False
+                appoint(model, vac[won], rows, np.ones(len(won), bool))
+                filled[won] = True
             first = is_key & ~p.vacancy_assessed[vac]
             model.tally.add_vacancies(vac[first], gap=~filled[first])
             p.vacancy_assessed[vac[first]] = True
         # 2. unplanned eligible cadres of the post's own subtree
-        if not app.allow_unplanned:
-            continue
         open_ = np.flatnonzero(~filled)
-        for k in (2, 32, None):
-            if len(open_) == 0:
-                break
-            # the best two of every candidate group first; deeper only where that was not enough
-            depth = k if k is not None else model.cadres.n
-            owner, rows, more = sel.local_pairs(vac[open_], app.max_level_gap, staff_ranks, depth)
-            more_of_post = np.zeros(len(vac), dtype=bool)
-            more_of_post[open_[more]] = True
-            owner = open_[owner]
-            ok = sel.admissible(vac, owner, rows)
-            owner, rows = owner[ok], rows[ok]
-            won = match(owner, rows, sel.scores(vac, owner, rows), 1, 1, prio)
-            if len(won):
-                appoint(model, vac[owner[won]], rows[won], np.zeros(len(won), bool))
-                filled[owner[won]] = True
-                eligible[rows[won]] = False
-            open_ = np.flatnonzero(~filled & more_of_post)
+        if not app.allow_unplanned or len(open_) == 0:
+            continue
+        fetch = cand.unplanned(open_, app.max_level_gap, staff_ranks, "filling")
+        won, rows = match_lazy(len(open_), fetch, prio[open_], eligible)
+        if len(won):
+            appoint(model, vac[open_[won]], rows, np.zeros(len(won), bool))

@@ -380,6 +380,22 @@ def peer_units(model: PipelineModel, posts: np.ndarray, n_peers: int, stream: st
 N_PEERS = 4  # other-locality units searched for a post that must be held by a non-local
 
 
+def admissible_pairs(
+    model: PipelineModel, eligible: np.ndarray, target: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Pairs (post, cadre row) allowed: the cadre is eligible, comes from a lower place, is
+    non-local where the post requires it and, at a congress, meets the first-election age of the
+    post's bodies."""
+    c, p = model.cadres, model.posts
+    ok = eligible[rows] & (c.grade[rows] > p.grade[target])
+    nonlocal_post = model.nonlocal_post[target]
+    if nonlocal_post.any():
+        ok &= ~nonlocal_post | (c.home[rows] != p.locality[target])
+    if model.at_term_boundary:
+        ok &= model.bodies.admissible(model, target, rows, model.year + 1)
+    return ok
+
+
 class Selector:
     """Candidates for a set of posts under a selection rule: pairs, admissibility and scores."""
 
@@ -420,16 +436,7 @@ class Selector:
         return owner, rows, more
 
     def admissible(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Eligible, from a lower place, and non-local where the post requires it."""
-        c, p = self.model.cadres, self.model.posts
-        target = posts[owner]
-        ok = self.eligible[rows] & (c.grade[rows] > p.grade[target])
-        nonlocal_post = self.model.nonlocal_post[target]
-        if nonlocal_post.any():
-            ok &= ~nonlocal_post | (c.home[rows] != p.locality[target])
-        if self.model.at_term_boundary:  # elections: the bodies' first-time age limits
-            ok &= self.model.bodies.admissible(self.model, target, rows, self.model.year + 1)
-        return ok
+        return admissible_pairs(self.model, self.eligible, posts[owner], rows)
 
     def scores(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return pair_scores(self.model, self.rule, posts, owner, rows, self.score, self.stream)
@@ -463,14 +470,7 @@ class _Candidates:
         self.head_net = unit_head_network(self.model)[self.model.posts.unit[vac]] if self.bonus else None
 
     def admissible(self, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Eligible, from a lower place, and non-local where the post requires it."""
-        c, p = self.model.cadres, self.model.posts
-        target = self.vac[owner]
-        ok = self.eligible[rows] & (c.grade[rows] > p.grade[target])
-        nonlocal_post = self.model.nonlocal_post[target]
-        if nonlocal_post.any():
-            ok &= ~nonlocal_post | (c.home[rows] != p.locality[target])
-        return ok
+        return admissible_pairs(self.model, self.eligible, self.vac[owner], rows)
 
     def keys(self, owner: np.ndarray, rows: np.ndarray, pos: np.ndarray | None = None):
         """(score, tie key) of candidate rows[i] for vacancy owner[i]."""

@@ -35,6 +35,7 @@ from pipeline_sim.folders import (
 from pipeline_sim.metrics import ALL
 from pipeline_sim.model import HEADLINE, PipelineModel
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
+from pipeline_sim.scenario.schema import check_seeds
 
 
 class OutputError(Exception):
@@ -69,7 +70,10 @@ class RunResult:
 
 
 def rep_seeds(seed: int, reps: int) -> list[int]:
-    """Replication i uses seed + i, so replications of two scenarios pair up by seed."""
+    """Replication i uses seed + i, so replications of two scenarios pair up by seed.
+
+    Raises ValueError unless every replication's seed fits an int64 (checked before any run)."""
+    check_seeds(seed, reps)
     return [seed + i for i in range(reps)]
 
 

@@ -96,10 +96,15 @@ def run(
     from pipeline_sim.api import OutputError, claim_out_dir, default_out_dir
     from pipeline_sim.api import run as run_scenario
     from pipeline_sim.folders import release
+    from pipeline_sim.scenario.schema import check_seeds
 
     scen = load(scenario, parse_sets(sets))
     n_reps = reps or scen.simulation.reps
     n_years = years or scen.simulation.years
+    try:
+        check_seeds(scen.simulation.seed if seed is None else seed, n_reps)
+    except ValueError as exc:
+        fail(f"--seed: {exc}")
     try:  # the folder is claimed now, so that runs started together never share one
         target = default_out_dir(scen) if out_dir is None else claim_out_dir(out_dir, overwrite)
     except OutputError as exc:
@@ -330,7 +335,10 @@ def compare(
                 "yes" if r["clear"] else "no",
             )
         out.print(table)
-    out.print(f"report: [bold]{folder / 'report.html'}[/]; data: {folder / 'data.parquet'}")
+    out.print(
+        f"report: [bold]{escape(str(folder / 'report.html'))}[/]; "
+        f"data: {escape(str(folder / 'data.parquet'))}"
+    )
 
 
 @app.command()
@@ -406,7 +414,10 @@ def sweep(
     )
     if len(result.indices):
         out.print(result.indices.round(3).to_string(index=False))
-    out.print(f"report: [bold]{folder / 'report.html'}[/]; table: {folder / 'experiments.parquet'}")
+    out.print(
+        f"report: [bold]{escape(str(folder / 'report.html'))}[/]; "
+        f"table: {escape(str(folder / 'experiments.parquet'))}"
+    )
 
 
 @app.command()

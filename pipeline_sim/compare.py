@@ -21,6 +21,7 @@ from pipeline_sim.folders import FolderError, claim_fresh, folder_name
 from pipeline_sim.metrics import ALL
 from pipeline_sim.report import write_compare_report
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
+from pipeline_sim.scenario.schema import check_seeds
 
 
 @dataclass
@@ -99,6 +100,10 @@ def compare(
 ) -> Comparison:
     """Run, analyse and report a comparison in `folder` (see the module docstring; `notify` and
     `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
+    try:
+        check_seeds(seed, reps)
+    except ValueError as exc:
+        raise ExperimentError(f"--seed {seed}: {exc}") from None
     manifest = _manifest(scenarios, reps, seed, years)
     check_scheduler(scheduler)
     folder = prepare_folder(folder, manifest, "comparison.json", resume, overwrite)

@@ -21,6 +21,7 @@ from pipeline_sim.processes import planning as planning_phase
 from pipeline_sim.processes import work as work_phase
 from pipeline_sim.rosters import Rosters, posts_frame, units_frame
 from pipeline_sim.scenario import Scenario, load_scenario
+from pipeline_sim.scenario.loader import check_memory
 from pipeline_sim.world.bodies import Bodies
 from pipeline_sim.world.cadres import ACTIVE, CadreTable
 from pipeline_sim.world.hierarchy import (
@@ -86,6 +87,8 @@ class PipelineModel(mesa.Model):
         if overrides or not isinstance(scenario, Scenario):
             base = scenario if not isinstance(scenario, Scenario) else scenario.model_dump(mode="json")
             scenario = load_scenario(base, overrides=overrides)
+        else:  # a Scenario made in Python: the loader's memory check has not seen it
+            check_memory(scenario)
         seed = scenario.simulation.seed if seed is None else int(seed)
         super().__init__(seed=seed)
         self.scenario = scenario

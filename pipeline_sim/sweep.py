@@ -25,6 +25,7 @@ from pipeline_sim.experiment import (
     run_outcomes,
 )
 from pipeline_sim.scenario import Scenario, ScenarioError, load_scenario, parse_override_value
+from pipeline_sim.scenario.schema import check_seeds
 
 DESIGNS = ("factorial", "lhs", "sobol", "morris")
 
@@ -212,6 +213,10 @@ def run_sweep(
 ) -> Sweep:
     """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html
     (`notify` and `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
+    try:
+        check_seeds(seed, reps)
+    except ValueError as exc:
+        raise ExperimentError(f"--seed {seed}: {exc}") from None
     outcomes = outcomes or list(HEADLINE_OUTCOMES)
     unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
     if unknown:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helper import cli
 from typer.testing import CliRunner
 
 from pipeline_sim import PipelineModel, ScenarioError, load_scenario
@@ -445,3 +446,36 @@ def test_level_and_sector_names_that_break_keys_or_tables_are_refused(name):
     hierarchy = {"preset": "teaching", "sectors": [name]}
     with pytest.raises(ScenarioError, match=r"hierarchy\.sectors\.0: "):
         load_scenario({"hierarchy": hierarchy})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "base.toml", "--seed", str(2**63 - 1), "--reps", "2"],
+        ["compare", "base.toml", "base.toml", "--seed", str(2**63 - 1), "--reps", "2"],
+        ["sweep", "base.toml", "--vary", "planning.mode=open,closed", "--seed", str(2**63 - 1)],
+    ],
+)
+def test_seeds_from_the_command_line_are_checked_before_any_run(tmp_path, args):
+    (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
+    proc = cli(tmp_path, *args, "--years", "1", "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert "2^63-1" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.parquet"))
+
+
+def test_the_api_checks_replication_seeds_before_any_run():
+    from pipeline_sim import run
+
+    with pytest.raises(ValueError, match="2\\^63-1"):
+        run({"hierarchy": {"preset": "teaching"}}, reps=2, seed=2**63 - 1, years=1)
+
+
+def test_a_scenario_made_in_python_gets_the_memory_check_too():
+    scen = load_scenario({"hierarchy": {"preset": "teaching"}})
+    huge = scen.hierarchy.model_copy(
+        update={"staff": {"provincial": 200, "district": 60, "commune": 100_000}}
+    )
+    huge = huge.model_copy(update={"units": {"provincial": 1, "district": 6, "commune": 90_000}})
+    with pytest.raises(ValueError, match="more than the"):
+        PipelineModel(scen.model_copy(update={"hierarchy": huge}))

@@ -43,13 +43,24 @@ class OutputError(Exception):
 
 @dataclass
 class RunResult:
-    """Results of one scenario over its replications."""
+    """Results of one scenario over its replications.
+
+    The event log of each replication is kept on disk (a temporary folder removed with the
+    result), so that replications run in constant memory; :attr:`events` reads them all.
+    """
 
     scenario: Scenario
     seeds: list[int]
     metrics: pd.DataFrame
-    events: pd.DataFrame
+    event_files: list[Path] = field(default_factory=list, repr=False)
     levels: list[str] = field(default_factory=list)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every replication's events in one frame (empty when the scenario logs none)."""
+        if not self.event_files:
+            return pd.DataFrame()
+        return _concat([pd.read_parquet(f) for f in self.event_files])
 
     def summary(self) -> pd.DataFrame:
         """Headline outcomes by level over all years and replications (ratios of sums)."""
@@ -65,6 +76,27 @@ def rep_seeds(seed: int, reps: int) -> list[int]:
     return [seed + i for i in range(reps)]
 
 
+class ArgumentError(ValueError):
+    """An argument of the Python interface is out of range (the message says which and why)."""
+
+
+def check_run_args(reps: int | None, years: int | None, seed: int | None, workers: int | None = None) -> None:
+    """The checks of the command line, worded for Python: ``run(..., reps=0)`` raises
+    ``ArgumentError("reps must be at least 1 (got 0)")``."""
+    for name, value, low in (
+        ("reps", reps, 1),
+        ("years", years, 1),
+        ("seed", seed, 0),
+        ("workers", workers, 1),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ArgumentError(f"{name} must be a whole number (got {value!r})")
+        if value < low:
+            raise ArgumentError(f"{name} must be at least {low} (got {value})")
+
+
 def run(
     scenario: Scenario | str | Path,
     reps: int | None = None,
@@ -72,43 +104,119 @@ def run(
     years: int | None = None,
     overrides: dict | None = None,
     on_year: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Run a scenario `reps` times with seeds seed, seed+1, ...
+
+    Each finished model is closed at once (:meth:`PipelineModel.close`), so replications run in
+    constant memory.
 
     Args:
         scenario: a Scenario or a path to a scenario file.
         reps, seed, years: default to the scenario's ``simulation`` settings.
         overrides: dotted keys applied to the scenario, e.g. ``{"planning.mode": "open"}``.
-        on_year: called as ``on_year(rep, year)`` after each simulated year (for progress bars).
+        on_year: called as ``on_year(rep, year)`` after each simulated year (for progress bars);
+            with several workers, for each year of a replication when it finishes.
+        workers: processes running replications side by side (default 1: this process).
+            Results are identical whatever the number of workers.
+
+    Raises:
+        ArgumentError: reps, years or workers below 1, or seed below 0.
+        ScenarioError: the scenario or an override is not valid.
     """
+    check_run_args(reps, years, seed, workers)
     if not isinstance(scenario, Scenario) or overrides:
         source = scenario if not isinstance(scenario, Scenario) else scenario.model_dump(mode="json")
         scenario = load_scenario(source, overrides=overrides)
     sim = scenario.simulation
     seeds = rep_seeds(sim.seed if seed is None else seed, sim.reps if reps is None else reps)
-    metric_parts, event_parts = [], []
     levels: list[str] = list(scenario.hierarchy.levels)
-    for rep, s in enumerate(seeds):
-        model = PipelineModel(scenario, seed=s, years=years)
+    n_workers = min(workers or 1, len(seeds))
+    spool = None
+    if scenario.output.event_log:
+        import tempfile
+        import weakref
+
+        spool = Path(tempfile.mkdtemp(prefix="pipeline-sim-events-"))
+    paths = [None if spool is None else spool / f"rep{rep:04d}.parquet" for rep in range(len(seeds))]
+    if n_workers > 1:
+        parts = _run_parallel(scenario, seeds, years, n_workers, on_year, paths)
+    else:
+        parts = [_run_one(scenario, rep, s, years, on_year, paths[rep]) for rep, s in enumerate(seeds)]
+    metrics = _concat(parts)
+    metrics.insert(0, "scenario", scenario.name)
+    result = RunResult(
+        scenario=scenario,
+        seeds=seeds,
+        metrics=metrics,
+        event_files=[p for p in paths if p is not None],
+        levels=levels,
+    )
+    if spool is not None:
+        weakref.finalize(result, shutil.rmtree, spool, True)
+    return result
+
+
+def _run_one(
+    scenario: Scenario | dict,
+    rep: int,
+    seed: int,
+    years: int | None,
+    on_year: Callable[[int, int], None] | None = None,
+    events_path: Path | None = None,
+) -> pd.DataFrame:
+    """One replication: its tidy metrics; its events (if the scenario logs them) are written to
+    `events_path`. The model is closed before returning so nothing of it outlives the call."""
+    if isinstance(scenario, dict):
+        scenario = load_scenario(scenario)
+    model = PipelineModel(scenario, seed=seed, years=years)
+    try:
         while model.running:
             model.step()
             if on_year is not None:
                 on_year(rep, model.year)
         m = model.metrics_frame()
-        m.insert(0, "seed", np.int64(s))
+        m.insert(0, "seed", np.int64(seed))
         m.insert(0, "rep", np.int32(rep))
-        metric_parts.append(m)
-        if scenario.output.event_log:
+        if events_path is not None:
             e = model.events_frame()
-            e.insert(0, "seed", np.int64(s))
+            e.insert(0, "seed", np.int64(seed))
             e.insert(0, "rep", np.int32(rep))
-            event_parts.append(e)
-    metrics = _concat(metric_parts)
-    metrics.insert(0, "scenario", scenario.name)
-    events = _concat(event_parts) if event_parts else pd.DataFrame()
-    if len(events):
-        events.insert(0, "scenario", scenario.name)
-    return RunResult(scenario=scenario, seeds=seeds, metrics=metrics, events=events, levels=levels)
+            e.insert(0, "scenario", pd.Categorical([scenario.name] * len(e)))
+            e.to_parquet(events_path, index=False)
+            del e
+    finally:
+        model.close()
+    return m
+
+
+def _run_parallel(scenario: Scenario, seeds: list[int], years: int | None, workers: int, on_year, paths):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipeline_sim.experiment import _ignore_sigint
+
+    data = scenario.model_dump(mode="json")
+    first = scenario.simulation.start_year - scenario.simulation.burn_in_years
+    n_years = (scenario.simulation.years if years is None else years) + scenario.simulation.burn_in_years
+    parts: list = [None] * len(seeds)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint) as pool:
+        futures = {
+            pool.submit(_run_one, data, rep, s, years, None, paths[rep]): rep for rep, s in enumerate(seeds)
+        }
+        try:
+            from concurrent.futures import as_completed
+
+            for fut in as_completed(futures):
+                rep = futures[fut]
+                parts[rep] = fut.result()
+                if on_year is not None:
+                    for y in range(first, first + n_years):
+                        on_year(rep, y)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return parts
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -156,12 +264,13 @@ def summarize(metrics: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("level")
 
 
-def default_out_dir(scenario: Scenario, root: Path = Path("results")) -> Path:
+def default_out_dir(scenario: Scenario, root: Path = Path("results"), name: str | None = None) -> Path:
     """Claim results/<name>, or results/<name>-2, -3, ... : the first free one, created at once
     (exclusively), so runs started together each get their own folder. Release it with
-    :func:`pipeline_sim.folders.release` if nothing is written."""
+    :func:`pipeline_sim.folders.release` if nothing is written. `name` defaults to the
+    scenario's (the command line adds a tag for --set overrides)."""
     try:
-        return claim_fresh(root, scenario.name)
+        return claim_fresh(root, name or scenario.name)
     except FolderError as exc:
         raise OutputError(str(exc)) from None
 
@@ -227,8 +336,7 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     from pipeline_sim import __version__
 
     result.metrics.to_parquet(folder / "metrics.parquet", index=False)
-    if len(result.events):
-        result.events.to_parquet(folder / "events.parquet", index=False)
+    _write_events(result.event_files, folder / "events.parquet")
     (folder / "scenario.toml").write_text(
         "# Fully resolved scenario used for these results\n" + dumps_toml(scenario_to_dict(result.scenario)),
         encoding="utf-8",
@@ -249,3 +357,25 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
         "platform": sys.platform,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _write_events(parts: list[Path], path: Path) -> None:
+    """Append every replication's events to one parquet file, one part at a time (constant
+    memory whatever the number of replications)."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for part in parts:
+            table = pq.read_table(part)
+            if table.num_rows == 0 and writer is not None:
+                continue
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            elif not table.schema.equals(writer.schema, check_metadata=False):
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+            del table
+    finally:
+        if writer is not None:
+            writer.close()

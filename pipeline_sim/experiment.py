@@ -122,8 +122,11 @@ def simulate_run(spec: RunSpec) -> pd.DataFrame:
     """Run one spec and return its tidy metrics, labelled (run, seed, labels...)."""
     scenario = load_scenario({**spec.scenario, "output": {"event_log": False}})
     model = PipelineModel(scenario, seed=spec.seed, years=spec.years)
-    model.run()
-    m = add_rotations(model.metrics_frame())
+    try:
+        model.run()
+        m = add_rotations(model.metrics_frame())
+    finally:
+        model.close()  # no reference cycle keeps a finished model alive in a worker
     m.insert(0, "seed", np.int64(spec.seed))
     m.insert(0, "run", spec.run_id)
     for i, (key, value) in enumerate(spec.labels.items()):

@@ -80,21 +80,22 @@ class ArgumentError(ValueError):
     """An argument of the Python interface is out of range (the message says which and why)."""
 
 
-def check_run_args(reps: int | None, years: int | None, seed: int | None, workers: int | None = None) -> None:
-    """The checks of the command line, worded for Python: ``run(..., reps=0)`` raises
-    ``ArgumentError("reps must be at least 1 (got 0)")``."""
-    for name, value, low in (
-        ("reps", reps, 1),
-        ("years", years, 1),
-        ("seed", seed, 0),
-        ("workers", workers, 1),
-    ):
+def check_counts(**limits: tuple[object, int]) -> None:
+    """Each ``name=(value, lowest)``: a whole number at least `lowest` (None: not given).
+    Raises ArgumentError("reps must be at least 1 (got 0)")."""
+    for name, (value, low) in limits.items():
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise ArgumentError(f"{name} must be a whole number (got {value!r})")
         if value < low:
             raise ArgumentError(f"{name} must be at least {low} (got {value})")
+
+
+def check_run_args(reps: int | None, years: int | None, seed: int | None, workers: int | None = None) -> None:
+    """The checks of the command line, worded for Python: ``run(..., reps=0)`` raises
+    ``ArgumentError("reps must be at least 1 (got 0)")``."""
+    check_counts(reps=(reps, 1), years=(years, 1), seed=(seed, 0), workers=(workers, 1))
 
 
 def run(

@@ -72,6 +72,16 @@ def _main(
     """Simulate cadre pipelines: planning pools, appointments and succession gaps."""
 
 
+def check(**limits: tuple[object, int]) -> None:
+    """The argument checks of the Python interface, naming the flags: "--reps must be at least 1"."""
+    from pipeline_sim.api import ArgumentError, check_counts
+
+    try:
+        check_counts(**limits)
+    except ArgumentError as exc:
+        fail(f"--{exc}")
+
+
 def warn(message: str) -> None:
     err.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
@@ -133,19 +143,17 @@ QuietFlag = typer.Option("--quiet", "-q", metavar="", help="No progress bar.")
 def run(
     scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file.")],
     reps: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Replications (default: simulation.reps).")
+        int | None, typer.Option(metavar="N", help="Replications (default: simulation.reps).")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(min=0, metavar="SEED", help="Seed of the first replication.")
-    ] = None,
-    years: Annotated[int | None, typer.Option(min=1, metavar="N", help="Years to simulate.")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="SEED", help="Seed of the first replication.")] = None,
+    years: Annotated[int | None, typer.Option(metavar="N", help="Years to simulate.")] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", metavar="FOLDER", help="Results folder (default results/<name>).")
     ] = None,
     overwrite: Annotated[bool, OverwriteFlag] = False,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, metavar="N", help="Processes running replications side by side (default 1)."),
+        typer.Option(metavar="N", help="Processes running replications side by side (default 1)."),
     ] = None,
     sets: SetOption = None,
     quiet: Annotated[bool, QuietFlag] = False,
@@ -155,6 +163,7 @@ def run(
     from pipeline_sim.api import run as run_scenario
     from pipeline_sim.folders import release
 
+    check(reps=(reps, 1), seed=(seed, 0), years=(years, 1), workers=(workers, 1))
     overrides = parse_sets(sets)
     scen = load(scenario, overrides)
     n_reps = reps or scen.simulation.reps
@@ -323,14 +332,14 @@ def compare(
         list[Path],
         typer.Argument(metavar="SCENARIO...", help="Two or more scenario files; the first is the reference."),
     ],
-    reps: Annotated[int, typer.Option(min=1, metavar="N", help="Replications per scenario.")] = 20,
-    seed: Annotated[int, typer.Option(min=0, metavar="SEED", help="Seed of the first replication.")] = 1,
-    years: Annotated[int | None, typer.Option(min=1, metavar="N", help="Years to simulate.")] = None,
+    reps: Annotated[int, typer.Option(metavar="N", help="Replications per scenario.")] = 20,
+    seed: Annotated[int, typer.Option(metavar="SEED", help="Seed of the first replication.")] = 1,
+    years: Annotated[int | None, typer.Option(metavar="N", help="Years to simulate.")] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", metavar="FOLDER", help="Folder (default results/compare-...).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Local processes (default: all cores).")
+        int | None, typer.Option(metavar="N", help="Local processes (default: all cores).")
     ] = None,
     scheduler: Annotated[
         str | None,
@@ -350,6 +359,7 @@ def compare(
     from pipeline_sim.compare import compare as run_compare
     from pipeline_sim.experiment import ExperimentError
 
+    check(reps=(reps, 1), seed=(seed, 0), years=(years, 1), workers=(workers, 1))
     if len(scenarios) < 2:
         fail(
             "compare needs at least two scenario files: the reference and one to compare with it "
@@ -489,21 +499,21 @@ def sweep(
     design: Annotated[
         str,
         typer.Option(
-            metavar="[" + "|".join(DESIGNS) + "]",
-            help="factorial: every combination; lhs: Latin hypercube (PAWN indices); sobol: Sobol "
-            "indices; morris: Morris screening.",
+            metavar="DESIGN",
+            help="One of: factorial (every combination), lhs (Latin hypercube; PAWN indices), "
+            "sobol (Sobol indices) or morris (Morris screening).",
         ),
     ] = "lhs",
     samples: Annotated[
         int,
-        typer.Option(min=1, metavar="N", help="Base samples (lhs: points; sobol: N; morris: trajectories)."),
+        typer.Option(metavar="N", help="Base samples (lhs: points; sobol: N; morris: trajectories)."),
     ] = 64,
     levels: Annotated[
-        int, typer.Option(min=2, metavar="N", help="Values per numeric factor in a factorial design.")
+        int, typer.Option(metavar="N", help="Values per numeric factor in a factorial design.")
     ] = 3,
-    reps: Annotated[int, typer.Option(min=1, metavar="N", help="Replications per parameter set.")] = 5,
-    seed: Annotated[int, typer.Option(min=0, metavar="SEED", help="Seed of the first replication.")] = 1,
-    years: Annotated[int | None, typer.Option(min=1, metavar="N", help="Years to simulate.")] = None,
+    reps: Annotated[int, typer.Option(metavar="N", help="Replications per parameter set.")] = 5,
+    seed: Annotated[int, typer.Option(metavar="SEED", help="Seed of the first replication.")] = 1,
+    years: Annotated[int | None, typer.Option(metavar="N", help="Years to simulate.")] = None,
     outcome: Annotated[
         list[str] | None,
         typer.Option(
@@ -516,7 +526,7 @@ def sweep(
         Path | None, typer.Option("--out", metavar="FOLDER", help="Folder (default results/sweep-<name>).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Local processes (default: all cores).")
+        int | None, typer.Option(metavar="N", help="Local processes (default: all cores).")
     ] = None,
     scheduler: Annotated[
         str | None, typer.Option(metavar="ADDRESS", help="Dask scheduler address, or 'local'.")
@@ -534,6 +544,14 @@ def sweep(
     from pipeline_sim.experiment import ExperimentError
     from pipeline_sim.sweep import design_points, parse_vary, run_sweep, sweep_warnings
 
+    check(
+        samples=(samples, 1),
+        levels=(levels, 2),
+        reps=(reps, 1),
+        seed=(seed, 0),
+        years=(years, 1),
+        workers=(workers, 1),
+    )
     choose("--design", design, DESIGNS)
     for o in outcome or []:
         choose("--outcome", o, OUTCOMES)

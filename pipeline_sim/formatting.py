@@ -106,8 +106,10 @@ def _decimals(scale: float, lowest: int, highest: int = 4) -> int:
 def _number(x: float, d: int, sign: bool = False) -> str:
     if x != x:
         return "-"
-    if round(x, d) == 0:
-        return f"{0:.{d}f}"  # neither "-0.0" nor "+0.0"
+    if x == 0:
+        return f"{0:.{d}f}"  # an exact zero has no sign
+    if round(x, d) == 0:  # a tiny value keeps its sign: the side of zero it lies on
+        return f"{'-' if x < 0 else '+' if sign else ''}{0:.{d}f}"
     return f"{x:+,.{d}f}" if sign else f"{x:,.{d}f}"
 
 

@@ -264,6 +264,16 @@ def run_sweep(
     command: str | None = None,
 ) -> Sweep:
     """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html."""
+    from pipeline_sim.api import check_counts
+
+    check_counts(
+        samples=(samples, 1),
+        levels=(levels, 2),
+        reps=(reps, 1),
+        seed=(seed, 0),
+        years=(years, 1),
+        workers=(workers, 1),
+    )
     outcomes = outcomes or list(HEADLINE_OUTCOMES)
     unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
     if unknown:

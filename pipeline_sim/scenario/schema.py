@@ -85,7 +85,7 @@ class Hierarchy(Section):
     )
     sectors: list[str] = Field(
         default_factory=list,
-        description="Sectors (blocs): Party, State, Front and mass organisations (DESIGN.md).",
+        description="Sectors (blocs): Party, State, Front and mass organisations.",
     )
     key_ranks: list[Literal["head", "deputy", "member"]] = Field(
         default_factory=lambda: ["head"],

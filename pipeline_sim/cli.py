@@ -426,12 +426,13 @@ def comparison_table(title: str, ref: str, name: str, rows: list[dict], first: s
         padding=(0, 0, 0, 1),
     )
     table.add_column(first, no_wrap=True)
-    table.add_column(_head(ref), justify="right", no_wrap=True)
-    table.add_column(_head(name), justify="right", no_wrap=True)
+    table.add_column(escape(_head(ref)), justify="right", no_wrap=True)
+    table.add_column(escape(_head(name)), justify="right", no_wrap=True)
     table.add_column("difference [95% CI]", justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=False)
     for r in rows:
-        table.add_row(r["first"], r["reference"], r["scenario"], r["difference"], r["verdict"])
+        cells = (r["first"], r["reference"], r["scenario"], r["difference"], r["verdict"])
+        table.add_row(*(escape(c) for c in cells))  # "[...]" is text, not markup
     return table
 
 
@@ -447,7 +448,7 @@ def print_comparison(result, reps: int) -> None:
         if not rows:
             continue
         title = f"{name} vs {ref}, all years, {reps} replication{'s' if reps != 1 else ''} paired by seed"
-        out.print(comparison_table(title, ref, name, rows))
+        out.print(comparison_table(escape(title), ref, name, rows))
         out.print()
         effects = level_effects(result.by_level, name, result.levels)
         if effects:
@@ -468,7 +469,7 @@ def print_comparison(result, reps: int) -> None:
             )
             out.print()
             for e in effects:
-                out.print(level_sentence(e), highlight=False)
+                out.print(escape(level_sentence(e)), highlight=False)
         out.print(units_note((r["metric"] for r in rows), short=True), style="dim", highlight=False)
 
 

@@ -46,7 +46,7 @@ INFO: dict[str, MetricInfo] = {
         "mean latent competence of key-post holders (entrants: mean 0, SD 1)",
         False,
         +1,
-        "mean competence (latent, entrants' SD = 1)",
+        "mean competence (latent scale)",
     ),
     "integrity_problem_share": MetricInfo("Integrity problems", "post holders", True, -1),
     "women_in_office": MetricInfo("Women in office", "key-post holders", True),
@@ -92,7 +92,7 @@ def axis_title(metric: str, difference: bool = False) -> str:
     i = info(metric)
     unit = i.axis or i.unit
     if difference:
-        return "difference (pp)" if i.share else f"difference ({unit})"
+        return "difference (pp)" if i.share else f"difference in {unit}"
     return f"% of {i.unit}" if i.share else unit
 
 

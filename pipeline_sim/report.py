@@ -329,9 +329,9 @@ def write_compare_report(
             metric = str(r["outcome"])
             rows.append(
                 {
-                    "scenario": r["scenario"],
                     "outcome": fmt.info(metric).title(),
                     "sector": r["sector"],
+                    "scenario": r["scenario"],
                     "difference [95% interval]": fmt.fmt_diff(
                         metric, r["mean_diff"], r["ci_low"], r["ci_high"]
                     ),
@@ -341,8 +341,10 @@ def write_compare_report(
         t = pd.DataFrame(rows)
         if len(t):
             order = {m: i for i, m in enumerate(fmt.INFO)}
+            sector_order = {v: i for i, v in enumerate(dict.fromkeys(by_sector["sector"]))}
             t["_o"] = [order.get(str(m), 99) for m in by_sector["outcome"]]
-            t = t.sort_values(["scenario", "_o", "sector"], kind="stable").drop(columns="_o")
+            t["_s"] = [sector_order[v] for v in by_sector["sector"]]
+            t = t.sort_values(["_o", "_s", "scenario"], kind="stable").drop(columns=["_o", "_s"])
         parts.append(_table(t))
     parts.append(
         "<p class='note'>The data behind every figure is in <code>data.parquet</code> (one row per run, "

@@ -193,7 +193,7 @@ def test_the_cli_warns_before_running_one_replication(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "warning:" in proc.stderr and "--reps 2 or more" in proc.stderr
-    assert "nan" not in proc.stdout and "no interval" in proc.stdout
+    assert "nan" not in proc.stdout and " pp [no interval]" in proc.stdout
 
 
 def test_sobol_with_too_few_samples_and_a_two_valued_factor_gets_warnings():

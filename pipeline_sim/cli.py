@@ -176,34 +176,23 @@ def run(
     except OutputError as exc:
         fail(str(exc))
     total = n_reps * (n_years + scen.simulation.burn_in_years)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("years"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(f"{scen.name}", total=total)
+    bar = LazyBar("years", quiet)
 
-        def on_year(rep: int, year: int) -> None:
-            progress.update(task, advance=1, description=f"{scen.name} rep {rep + 1}/{n_reps} {year}")
+    def on_year(rep: int, year: int) -> None:
+        bar.update(f"{scen.name} rep {rep + 1}/{n_reps} {year}", total=total, advance=1)
 
-        try:
-            result = run_scenario(
-                scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year, workers=workers
-            )
-        except KeyboardInterrupt:
-            progress.remove_task(task)
-            release(target)
-            err.print("interrupted: nothing was written")
-            raise typer.Exit(130) from None
-        except BaseException:
-            progress.remove_task(task)
-            release(target)
-            raise
+    try:
+        result = run_scenario(scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year, workers=workers)
+    except KeyboardInterrupt:
+        bar.stop(drop=True)
+        release(target)
+        err.print("interrupted: nothing was written")
+        raise typer.Exit(130) from None
+    except BaseException:
+        bar.stop(drop=True)
+        release(target)
+        raise
+    bar.stop()
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:  # results first: nothing after the simulation may lose them
         path = result.save(target, overwrite=overwrite, command=command)
@@ -213,6 +202,39 @@ def run(
         fail(f"{target}: cannot write results ({exc.strerror})")
     print_summary(result)
     out.print(f"results written to [bold]{escape(str(shown_path(path)))}[/]")
+
+
+class LazyBar:
+    """A progress bar shown from its first update only: an error before any progress leaves no
+    trace of it."""
+
+    def __init__(self, unit: str, quiet: bool):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet,
+        )
+        self.task = None
+
+    def update(self, description: str, total: int, advance: int = 0, completed: int | None = None) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(description, total=total)
+        kw = {"completed": completed} if completed is not None else {"advance": advance}
+        self.progress.update(self.task, description=description, total=total, **kw)
+
+    def stop(self, drop: bool = False) -> None:
+        if self.task is None:
+            return
+        if drop:
+            self.progress.remove_task(self.task)
+            self.progress.live.transient = True
+        self.progress.stop()
+        self.task = None
 
 
 def shown_path(path: Path) -> Path:
@@ -296,34 +318,30 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
     from pipeline_sim.experiment import ExperimentError
     from pipeline_sim.folders import release
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task(label, total=total)
+    bar = LazyBar("runs", quiet)
 
-        def on_done(done: int, all_runs: int) -> None:
-            progress.update(task, completed=done, total=all_runs)
+    def on_done(done: int, all_runs: int) -> None:
+        bar.update(label, total=all_runs, completed=done)
 
-        try:
-            return start(on_done)
-        except ExperimentError as exc:
-            progress.remove_task(task)
-            release(folder.resolve())
-            fail(str(exc))
-        except KeyboardInterrupt:
-            progress.remove_task(task)
-            release(folder.resolve())
-            err.print(
-                f"interrupted: finished runs are kept in {folder}/runs; "
-                f"continue with the same command plus --resume --out {folder}"
-            )
-            raise typer.Exit(130) from None
+    try:
+        result = start(on_done)
+    except ExperimentError as exc:
+        bar.stop(drop=True)
+        release(folder.resolve())
+        fail(str(exc))
+    except KeyboardInterrupt:
+        bar.stop(drop=True)
+        release(folder.resolve())
+        err.print(
+            f"interrupted: finished runs are kept in {folder}/runs; "
+            f"continue with the same command plus --resume --out {folder}"
+        )
+        raise typer.Exit(130) from None
+    except BaseException:
+        bar.stop(drop=True)
+        raise
+    bar.stop()
+    return result
 
 
 @app.command()
@@ -608,6 +626,7 @@ def sweep(
 
 
 def print_indices(indices) -> None:
+    from pipeline_sim.formatting import INDEX_HEADS as heads
     from pipeline_sim.formatting import SHORT, headline_order
 
     cols = [c for c in indices.columns if c not in ("outcome", "parameter")]
@@ -615,7 +634,7 @@ def print_indices(indices) -> None:
     table.add_column("outcome", no_wrap=True)
     table.add_column("parameter", overflow="fold")
     for c in cols:
-        table.add_column(c, justify="right", no_wrap=True)
+        table.add_column(heads.get(c, c), justify="right", no_wrap=True)
     order = {m: i for i, m in enumerate(headline_order(indices["outcome"]))}
     for _, r in indices.sort_values("outcome", key=lambda o: o.map(order), kind="stable").iterrows():
         table.add_row(SHORT.get(r["outcome"], r["outcome"]), r["parameter"], *[f"{r[c]:.2f}" for c in cols])

@@ -72,6 +72,20 @@ SHORT: dict[str, str] = {
 }
 
 
+#: column heads of sensitivity indices (the intervals are half-widths)
+INDEX_HEADS: dict[str, str] = {
+    "outcome": "outcome",
+    "parameter": "parameter",
+    "pawn_median": "PAWN median",
+    "pawn_min": "min",
+    "pawn_max": "max",
+    "S1_conf": "S1 ±95%",
+    "ST_conf": "ST ±95%",
+    "mu_star": "mu*",
+    "mu_star_conf": "mu* ±95%",
+}
+
+
 def info(metric: str) -> MetricInfo:
     """The display of any metric: the headline table, else derived from its definition."""
     if metric in INFO:

@@ -489,7 +489,7 @@ def write_sweep_report(
             legend={"orientation": "h", "y": -0.35},
         )
         parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
-        parts.append(_table(indices.round(3)))
+        parts.append(_table(indices.round(3).rename(columns=fmt.INDEX_HEADS)))
     if not len(indices):
         why = {
             "factorial": "a factorial design gives no sensitivity indices",

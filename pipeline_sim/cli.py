@@ -418,6 +418,7 @@ def compare(
                 overwrite=overwrite,
                 on_done=on_done,
                 command=command,
+                cli=True,
             )
 
     result = run_experiment("compare", len(scens) * reps, folder, quiet, start)
@@ -613,6 +614,7 @@ def sweep(
                 overwrite,
                 on_done,
                 command,
+                cli=True,
             )
 
     result = run_experiment(f"sweep ({n_points} sets x {reps})", n_points * reps, folder, quiet, start)

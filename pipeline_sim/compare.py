@@ -14,6 +14,7 @@ from pipeline_sim.experiment import (
     RunSpec,
     check_scheduler,
     execute,
+    in_python_words,
     prepare_folder,
     run_outcomes,
 )
@@ -146,6 +147,7 @@ def compare(
     overwrite: bool = False,
     on_done: Callable[[int, int], None] | None = None,
     command: str | None = None,
+    cli: bool = False,
 ) -> Comparison:
     """Run, analyse and report a comparison in `folder` (see the module docstring).
 
@@ -161,8 +163,11 @@ def compare(
     for note in notes:
         _warnings.warn(note, UserWarning, stacklevel=2)
     manifest = _manifest(scenarios, reps, seed, years)
-    check_scheduler(scheduler)
-    folder = prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
+    try:
+        check_scheduler(scheduler)
+        folder = prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
+    except ExperimentError as exc:
+        raise (exc if cli else in_python_words(exc)) from None
     specs = plan_comparison(scenarios, reps, seed, years)
     data = execute(specs, folder, workers=workers, scheduler=scheduler, on_done=on_done)
     names = [s.name for s in scenarios]

@@ -46,6 +46,28 @@ class ExperimentError(Exception):
     """An experiment cannot start or resume as asked."""
 
 
+#: command-line words in experiment errors and their Python equivalents
+_PYTHON_WORDS = (
+    ("run without --resume", "run with resume=False"),
+    ("choose another --out", "choose another folder"),
+    ("--scheduler needs", "a scheduler needs"),
+    ("--scheduler ", "scheduler="),
+    ("--samples ", "samples="),
+    ("--design ", "design="),
+    ("--outcome ", "outcomes: "),
+    ("--resume", "resume=True"),
+    ("--out", "folder"),
+)
+
+
+def in_python_words(exc: ExperimentError) -> ExperimentError:
+    """The same error worded for the Python interface (no command-line flags)."""
+    text = str(exc)
+    for flag, words in _PYTHON_WORDS:
+        text = text.replace(flag, words)
+    return ExperimentError(text)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run: a scenario (as plain data), a seed, and labels copied into every result row."""

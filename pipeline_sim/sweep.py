@@ -21,6 +21,7 @@ from pipeline_sim.experiment import (
     RunSpec,
     check_scheduler,
     execute,
+    in_python_words,
     prepare_folder,
     run_outcomes,
 )
@@ -262,6 +263,7 @@ def run_sweep(
     overwrite: bool = False,
     on_done: Callable[[int, int], None] | None = None,
     command: str | None = None,
+    cli: bool = False,
 ) -> Sweep:
     """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html."""
     from pipeline_sim.api import check_counts
@@ -274,6 +276,19 @@ def run_sweep(
         years=(years, 1),
         workers=(workers, 1),
     )
+    try:
+        return _run_sweep(
+            base, factors, design, samples, levels, reps, seed, years, folder, outcomes, workers,
+            scheduler, resume, overwrite, on_done, command,
+        )  # fmt: skip
+    except ExperimentError as exc:
+        raise (exc if cli else in_python_words(exc)) from None
+
+
+def _run_sweep(
+    base, factors, design, samples, levels, reps, seed, years, folder, outcomes, workers, scheduler,
+    resume, overwrite, on_done, command,
+) -> Sweep:  # fmt: skip
     outcomes = outcomes or list(HEADLINE_OUTCOMES)
     unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
     if unknown:

@@ -284,3 +284,12 @@ def test_no_progress_bar_after_an_error(tmp_path):
     proc = cli80(tmp_path, "compare", "a.toml", "a.toml", "--reps", "2", "--out", "file")
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: file:") and proc.stderr.count("\n") == 1, repr(proc.stderr)
+
+
+def test_python_experiment_errors_name_no_flags(tmp_path):
+    scens = [load_scenario(TEACH), load_scenario({**TEACH, "name": "b"})]
+    with pytest.raises(ExperimentError) as exc:
+        run_compare(scens, 2, 1, 1, tmp_path / "none", resume=True)
+    assert "--" not in str(exc.value) and "resume=False" in str(exc.value)
+    with pytest.raises(ArgumentError, match="reps must be at least 1"):
+        run_compare(scens, 0, 1, 1, tmp_path / "x")

@@ -155,7 +155,7 @@ def diff_decimals(metric: str, mean: float, low: float | None = None, high: floa
     if low is not None and high is not None and low == low and high == high and high > low:
         return _decimals((high - low) / 2 * k, 1 if is_share(metric) else 0)
     if mean != mean or mean == 0:
-        return 1
+        return 1 if is_share(metric) else 0
     return _decimals(abs(mean) * k / 10, 1 if is_share(metric) else 0)
 
 
@@ -203,8 +203,9 @@ def verdict(metric: str, mean: float, low: float, high: float) -> str:
     return word
 
 
-def fmt_yes_no(value: bool) -> str:
-    return "yes" if value else "no"
+def diff_cell(metric: str, mean: float, low: float, high: float) -> str:
+    """A difference, its interval and the verdict in one cell: "-10.2 pp [-10.6, -9.8], lower (better)"."""
+    return f"{fmt_diff(metric, mean, low, high)}, {verdict(metric, mean, low, high)}"
 
 
 #: plotly axis settings for a metric's values (shares are plotted in percent, see `scale`)

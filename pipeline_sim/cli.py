@@ -393,7 +393,11 @@ def compare(
     except ExperimentError as exc:
         fail(str(exc))
     for note in notes:
-        warn(note.replace("(years)", "(--years N)").replace("at least 2 replications", "--reps 2 or more"))
+        warn(
+            note.replace("the same number of years", "the same number of years (--years N)").replace(
+                "at least 2 replications", "--reps 2 or more"
+            )
+        )
     names = [s.name for s in scens]
     if out_dir is None:
         if resume:

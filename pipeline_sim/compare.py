@@ -67,8 +67,8 @@ def check_comparison(scenarios: list[Scenario], reps: int, years: int | None) ->
         if years is None and s.simulation.years != ref.simulation.years:
             warnings.append(
                 f"{s.name} runs {s.simulation.years} years and {ref.name} {ref.simulation.years}: "
-                "differences over all years then compare periods of different lengths; give the "
-                "same number of years to both (years)"
+                "differences over all years then compare periods of different lengths; give both "
+                "the same number of years"
             )
         if s.simulation.start_year != ref.simulation.start_year:
             warnings.append(

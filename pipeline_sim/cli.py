@@ -19,6 +19,16 @@ from rich.table import Table
 from pipeline_sim.scenario import ScenarioError, dumps_toml, load_scenario, parse_override_value
 from pipeline_sim.scenario.loader import scenario_to_dict
 
+_display_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_display_type(self, ctx):
+    """Flags (--help included) show no value type in the help: they take no value."""
+    return "" if self.is_flag else _display_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_display_type
+
 
 class SuggestingGroup(typer.core.TyperGroup):
     """Unknown commands get a "did you mean"."""
@@ -680,8 +690,9 @@ def show(
     ] = False,
     sets: SetOption = None,
 ) -> None:
-    """Print the fully resolved scenario, or (with a flag) the phase plan, the scenario keys or the
-    metrics; with a file and --phases, the phases of that scenario, each on or off."""
+    """Print a resolved scenario, the phases of a year, the scenario keys or the metrics.
+
+    With a file and --phases: the phases of that scenario, each on or off."""
     scen = load(scenario, parse_sets(sets)) if scenario is not None else None
     if phases:
         from pipeline_sim.processes import DEFAULT_PLAN

@@ -261,7 +261,7 @@ def test_version_help_and_did_you_mean(tmp_path):
     design = cli80(tmp_path, "sweep", "x.toml", "--vary", "a=1:2", "--design", "lsh")
     assert "did you mean 'lhs'" in design.stderr and "factorial, lhs, sobol, morris" in design.stderr
     helptext = cli80(tmp_path, "sweep", "--help").stdout
-    assert "--no-overwrite" not in helptext and "KEY=VALUE" in helptext
+    assert "--no-overwrite" not in helptext and "<bool>" not in helptext and "KEY=VALUE" in helptext
     flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", helptext).split())
     assert all(d in flat for d in ("factorial (every", "lhs (Latin", "sobol (Sobol", "morris (Morris"))
 

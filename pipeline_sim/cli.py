@@ -28,6 +28,7 @@ def _flag_display_type(self, ctx):
 
 
 typer.core.TyperOption.display_type_rich = _flag_display_type
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: ""  # their names say what they are
 
 
 class SuggestingGroup(typer.core.TyperGroup):
@@ -358,7 +359,7 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
 def compare(
     scenarios: Annotated[
         list[Path],
-        typer.Argument(metavar="SCENARIO...", help="Two or more scenario files; the first is the reference."),
+        typer.Argument(metavar="SCENARIO", help="Two or more scenario files; the first is the reference."),
     ],
     reps: Annotated[int, typer.Option(metavar="N", help="Replications per scenario.")] = 20,
     seed: Annotated[int, typer.Option(metavar="SEED", help="Seed of the first replication.")] = 1,
@@ -659,7 +660,7 @@ def print_indices(indices) -> None:
 
 @app.command()
 def validate(
-    scenarios: Annotated[list[Path], typer.Argument(metavar="SCENARIO...", help="Scenario TOML files.")],
+    scenarios: Annotated[list[Path], typer.Argument(metavar="SCENARIO", help="Scenario TOML files.")],
 ) -> None:
     """Check scenario files; report every problem with its file and key."""
     bad = 0
@@ -677,7 +678,7 @@ def validate(
 @app.command()
 def show(
     scenario: Annotated[
-        Path | None, typer.Argument(metavar="[SCENARIO]", help="Scenario TOML file to resolve.")
+        Path | None, typer.Argument(metavar="SCENARIO", help="Scenario TOML file to resolve.")
     ] = None,
     phases: Annotated[
         bool, typer.Option("--phases", metavar="", help="List the phases of a year, in order.")

@@ -121,6 +121,13 @@ def load_all(
 ) -> list[Scenario]:
     """Load and validate every scenario first (any error stops before a single run)."""
     scenarios = [load_scenario(p, overrides=overrides, overrides_label=overrides_label) for p in paths]
+    for i, p in enumerate(paths):  # a file that extends another without a description of its own
+        if not isinstance(p, dict):
+            parent = _inherited_description_from(Path(p))
+            if parent is not None:
+                scenarios[i] = scenarios[i].model_copy(
+                    update={"description": f"No description of its own; extends {parent}."}
+                )
     taken = {s.name for s in scenarios}
     used: set[str] = set()
     for i, s in enumerate(scenarios):  # names label the runs: make them unique
@@ -133,6 +140,20 @@ def load_all(
             scenarios[i] = s.model_copy(update={"name": name})
         used.add(name)
     return scenarios
+
+
+def _inherited_description_from(path: Path) -> str | None:
+    """The stem of the file `path` extends when `path` has no description of its own (else None)."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    parent = raw.get("extends")
+    if "description" in raw or not isinstance(parent, str):
+        return None
+    return Path(parent).stem
 
 
 def compare(

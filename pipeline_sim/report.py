@@ -287,9 +287,7 @@ def write_compare_report(
             )
     parts.append("<h2>The scenarios</h2><ul>")
     for s in scenarios:
-        own = s.get("description") or ""
-        if s is not scenarios[0] and own and own == (scenarios[0].get("description") or ""):
-            own = f"(no description of its own; the description of {ref} was inherited)"
+        own = s.get("description") or "(no description)"
         parts.append(f"<li><b>{html.escape(s['name'])}</b>: {html.escape(own)}")
         if s is not scenarios[0]:
             diff = scenario_diff(scenarios[0], s)

@@ -125,7 +125,7 @@ def test_the_report_opens_with_the_table_and_every_band_and_error_bar_is_in_a_le
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert page.index("Results over all years") < page.index("The scenarios") < page.index("Year by year")
     assert " pp [" in page and "% relative" in page
-    assert "Extends teach; no description of its own." in page
+    assert "No description of its own; extends teach." in page
     figures = _plotly_figures(page)
     assert figures
     bands = errors = 0

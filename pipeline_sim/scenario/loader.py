@@ -245,11 +245,8 @@ def load_scenario(
         path = Path(source)
         label = str(path)
         raw = _load_chain(path, (), origin)
-        own = str(path.resolve() if path.exists() else path)
-        if origin.get("name") != own:
+        if origin.get("name") != str(path.resolve() if path.exists() else path):
             raw["name"] = path.stem  # a file's own name, not one inherited through `extends`
-        if "description" in origin and origin["description"] != own:  # nor another's description
-            raw["description"] = f"Extends {Path(origin['description']).stem}; no description of its own."
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value, overrides_label)
         origin[key] = overrides_label

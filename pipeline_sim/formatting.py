@@ -117,13 +117,15 @@ def _decimals(scale: float, lowest: int, highest: int = 4) -> int:
     return int(min(highest, max(lowest, -math.floor(math.log10(scale)))))
 
 
-def _number(x: float, d: int, sign: bool = False) -> str:
+def _number(x: float, d: int, sign: bool = False, bound: bool = False) -> str:
+    """`x` with `d` decimals (and "+" if `sign`); a value that rounds to zero is "0" unless it
+    is an interval's `bound`, which keeps the side of zero it lies on ("-0.0")."""
     if x != x:
         return "-"
-    if x == 0:
-        return f"{0:.{d}f}"  # an exact zero has no sign
-    if round(x, d) == 0:  # a tiny value keeps its sign: the side of zero it lies on
-        return f"{'-' if x < 0 else '+' if sign else ''}{0:.{d}f}"
+    if round(x, d) == 0:
+        if bound and x != 0:
+            return f"{'-' if x < 0 else '+'}{0:.{d}f}"
+        return f"{0:.{d}f}"
     return f"{x:+,.{d}f}" if sign else f"{x:,.{d}f}"
 
 
@@ -174,7 +176,7 @@ def fmt_diff(metric: str, mean: float, low: float | None = None, high: float | N
     text = f"{_number(mean * k, d, sign=True)}{unit}"
     if low is not None and high is not None:
         if low == low and high == high:
-            text += f" [{_number(low * k, d, sign=True)}, {_number(high * k, d, sign=True)}]"
+            text += f" [{_number(low * k, d, True, True)}, {_number(high * k, d, True, True)}]"
         else:
             text += " [no interval]"
     return text

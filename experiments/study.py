@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline_sim import formatting as fmt
 from pipeline_sim.analysis import paired_differences
 from pipeline_sim.compare import compare, load_all
 from pipeline_sim.experiment import HEADLINE_OUTCOMES, ExperimentError, run_outcomes
@@ -16,12 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    """A Markdown table (numbers to 4 decimals)."""
-    cells = [
-        [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)
-    ]
+    """A Markdown table of formatted cells."""
+    cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
+
+
+NOTE = (
+    "Means over replications; differences paired by seed, with their 95% interval (Student t) and "
+    "a verdict (whether the interval lies above or below zero). Shares in %, differences of shares "
+    "in percentage points (pp)."
+)
 
 
 def save_figures(name: str, data: pd.DataFrame, names: list[str], outcomes: list[str]) -> None:
@@ -78,10 +84,7 @@ def main(name: str, scenarios: list[str], outcomes: list[str], question: str) ->
     if args.out.resolve() == default_out:  # the README's figures show the README's set-up only
         save_figures(name, data, names, outcomes)
     levels = [*scens[0].hierarchy.levels, "all"]
-    print(
-        "Means over replications; differences paired by seed with a 95% interval (Student t); "
-        "* = clear of noise.\n"
-    )
+    print(NOTE + "\n")
     for outcome in outcomes:
         rows = []
         for level in levels:
@@ -99,11 +102,14 @@ def main(name: str, scenarios: list[str], outcomes: list[str], question: str) ->
                 ["outcome"],
             )
             for _, d in diffs.iterrows():
-                half = (d["ci_high"] - d["ci_low"]) / 2
-                row[f"{d['scenario']} - {names[0]}"] = f"{d['mean_diff']:+.4f} ± {half:.4f}" + (
-                    " *" if d["clear"] else ""
+                row[f"{d['scenario']} - {names[0]}"] = fmt.diff_cell(
+                    outcome, d["mean_diff"], d["ci_low"], d["ci_high"]
                 )
             rows.append(row)
-        print(f"## {outcome}\n")
-        print(markdown(pd.DataFrame(rows)))
+        table = pd.DataFrame(rows)
+        dec = fmt.value_decimals(outcome, table[names].to_numpy().ravel())
+        for n in names:
+            table[n] = [fmt.fmt_value(outcome, v, dec) for v in table[n]]
+        print(f"## {fmt.info(outcome).title()}\n")
+        print(markdown(table))
         print()

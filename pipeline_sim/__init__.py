@@ -12,6 +12,6 @@ from pipeline_sim.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["PipelineModel", "Scenario", "ScenarioError", "__version__", "load_scenario"]
 
-from pipeline_sim.api import RunResult, run
+from pipeline_sim.api import ArgumentError, RunResult, run
 
-__all__ += ["RunResult", "run"]
+__all__ += ["ArgumentError", "RunResult", "run"]

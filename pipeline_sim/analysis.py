@@ -36,7 +36,8 @@ def paired_differences(
 ) -> pd.DataFrame:
     """Differences scenario - baseline, paired by seed, summarised for each group of `by`.
 
-    Returns, per scenario other than the baseline and per group: the mean paired difference, its
+    Returns, per scenario other than the baseline and per group: the means of the scenario and of
+    the baseline over the paired seeds (`mean`, `base_mean`), the mean paired difference, its
     standard error, a `level` confidence interval (Student t over the paired replications), the
     10-90% band of the differences, the number of pairs and whether the interval excludes zero
     ("clear of noise"). A scenario identical to the baseline gives differences of exactly 0.
@@ -45,9 +46,10 @@ def paired_differences(
     base = frame[frame[scenario] == baseline].set_index(keys)[value]
     rows = []
     for name, part in frame[frame[scenario] != baseline].groupby(scenario, observed=True, sort=False):
-        diff = part.set_index(keys)[value] - base.reindex(part.set_index(keys).index)
-        diff = diff.dropna().rename("diff").reset_index()
-        for group, d in diff.groupby(by, observed=True):
+        own = part.set_index(keys)[value]
+        ref = base.reindex(own.index)
+        pairs = pd.DataFrame({"diff": own - ref, "own": own, "ref": ref}).dropna().reset_index()
+        for group, d in pairs.groupby(by, observed=True):
             x = d["diff"].to_numpy(dtype=float)
             n = len(x)
             mean = float(x.mean()) if n else np.nan
@@ -62,6 +64,8 @@ def paired_differences(
                 {
                     scenario: name,
                     **dict(zip(by, group if isinstance(group, tuple) else (group,), strict=True)),
+                    "mean": float(d["own"].mean()) if n else np.nan,
+                    "base_mean": float(d["ref"].mean()) if n else np.nan,
                     "mean_diff": mean,
                     "se": se,
                     "ci_low": mean - half,

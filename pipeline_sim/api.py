@@ -44,21 +44,41 @@ class OutputError(Exception):
 
 @dataclass
 class RunResult:
-    """Results of one scenario over its replications."""
+    """Results of one scenario over its replications.
+
+    The event log and the roster of each replication are kept on disk (a temporary folder removed
+    with the result), so that replications run in constant memory; :attr:`events` and
+    :attr:`holders` read them all.
+    """
 
     scenario: Scenario
     seeds: list[int]
     metrics: pd.DataFrame
-    events: pd.DataFrame
+    event_files: list[Path] = field(default_factory=list, repr=False)
     levels: list[str] = field(default_factory=list)
-    #: post holders at each year end and around each congress (see :mod:`pipeline_sim.rosters`)
-    holders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the rosters of post holders, one file per replication, kept on disk like the events
+    holder_files: list[Path] = field(default_factory=list, repr=False)
     #: every post with a readable name (the same in every replication)
     posts: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: every unit with a readable name, one block per replication (the weak flag is drawn per seed)
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: per body and year: size, ages, women, re-election and losses (see pipeline_sim.world.bodies)
     bodies: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every replication's events in one frame (empty when the scenario logs none)."""
+        if not self.event_files:
+            return pd.DataFrame()
+        return _concat([pd.read_parquet(f) for f in self.event_files])
+
+    @property
+    def holders(self) -> pd.DataFrame:
+        """Post holders at each year end and around each congress, every replication (see
+        :mod:`pipeline_sim.rosters`; empty with ``output.holders = "none"``)."""
+        if not self.holder_files:
+            return pd.DataFrame()
+        return _concat([pd.read_parquet(f) for f in self.holder_files])
 
     def summary(self) -> pd.DataFrame:
         """Headline outcomes by level over all years and replications (ratios of sums)."""
@@ -77,6 +97,28 @@ def rep_seeds(seed: int, reps: int) -> list[int]:
     return [seed + i for i in range(reps)]
 
 
+class ArgumentError(ValueError):
+    """An argument of the Python interface is out of range (the message says which and why)."""
+
+
+def check_counts(**limits: tuple[object, int]) -> None:
+    """Each ``name=(value, lowest)``: a whole number at least `lowest` (None: not given).
+    Raises ArgumentError("reps must be at least 1 (got 0)")."""
+    for name, (value, low) in limits.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ArgumentError(f"{name} must be a whole number (got {value!r})")
+        if value < low:
+            raise ArgumentError(f"{name} must be at least {low} (got {value})")
+
+
+def check_run_args(reps: int | None, years: int | None, seed: int | None, workers: int | None = None) -> None:
+    """The checks of the command line, worded for Python: ``run(..., reps=0)`` raises
+    ``ArgumentError("reps must be at least 1 (got 0)")``."""
+    check_counts(reps=(reps, 1), years=(years, 1), seed=(seed, 0), workers=(workers, 1))
+
+
 def run(
     scenario: Scenario | str | Path,
     reps: int | None = None,
@@ -84,52 +126,149 @@ def run(
     years: int | None = None,
     overrides: dict | None = None,
     on_year: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Run a scenario `reps` times with seeds seed, seed+1, ...
+
+    Each finished model is closed at once (:meth:`PipelineModel.close`), so replications run in
+    constant memory.
 
     Args:
         scenario: a Scenario or a path to a scenario file.
         reps, seed, years: default to the scenario's ``simulation`` settings.
         overrides: dotted keys applied to the scenario, e.g. ``{"planning.mode": "open"}``.
-        on_year: called as ``on_year(rep, year)`` after each simulated year (for progress bars).
+        on_year: called as ``on_year(rep, year)`` after each simulated year (for progress bars);
+            with several workers, for each year of a replication when it finishes.
+        workers: processes running replications side by side (default 1: this process).
+            Results are identical whatever the number of workers.
+
+    Raises:
+        ArgumentError: reps, years or workers below 1, or seed below 0.
+        ScenarioError: the scenario or an override is not valid.
     """
+    check_run_args(reps, years, seed, workers)
     if not isinstance(scenario, Scenario) or overrides:
         source = scenario if not isinstance(scenario, Scenario) else scenario.model_dump(mode="json")
         scenario = load_scenario(source, overrides=overrides)
     sim = scenario.simulation
     seeds = rep_seeds(sim.seed if seed is None else seed, sim.reps if reps is None else reps)
-    parts: dict[str, list[pd.DataFrame]] = {
-        n: [] for n in ("metrics", "events", "holders", "units", "bodies")
-    }
     levels: list[str] = list(scenario.hierarchy.levels)
-    posts = pd.DataFrame()
-    for rep, s in enumerate(seeds):
-        model = PipelineModel(scenario, seed=s, years=years)
+    n_workers = min(workers or 1, len(seeds))
+    spool = None
+    if scenario.output.event_log or scenario.output.holders != "none":
+        import tempfile
+        import weakref
+
+        spool = Path(tempfile.mkdtemp(prefix="pipeline-sim-run-"))
+    paths = [
+        None if spool is None else (spool / f"events-{rep:04d}.parquet", spool / f"holders-{rep:04d}.parquet")
+        for rep in range(len(seeds))
+    ]
+    if n_workers > 1:
+        parts = _run_parallel(scenario, seeds, years, n_workers, on_year, paths)
+    else:
+        parts = [_run_one(scenario, rep, s, years, on_year, paths[rep]) for rep, s in enumerate(seeds)]
+    tables = {name: _concat([part[name] for part in parts]) for name in ("metrics", "units", "bodies")}
+    for name in ("metrics", "bodies"):
+        if len(tables[name]):
+            tables[name].insert(0, "scenario", scenario.name)
+    files = {
+        name: [p[k] for p in paths if p is not None and p[k].exists()]
+        for k, name in enumerate(("event_files", "holder_files"))
+    }
+    result = RunResult(
+        scenario=scenario,
+        seeds=seeds,
+        levels=levels,
+        posts=parts[0]["posts"] if parts else pd.DataFrame(),
+        **tables,
+        **files,
+    )
+    if spool is not None:
+        weakref.finalize(result, shutil.rmtree, spool, True)
+    return result
+
+
+def _run_one(
+    scenario: Scenario | dict,
+    rep: int,
+    seed: int,
+    years: int | None,
+    on_year: Callable[[int, int], None] | None = None,
+    paths: tuple[Path, Path] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """One replication: its tidy metrics, units and bodies tables (and posts, for the first); its
+    events and roster (if the scenario records them) are written to `paths`. The model is closed
+    before returning so nothing of it outlives the call."""
+    if isinstance(scenario, dict):
+        scenario = load_scenario(scenario)
+    model = PipelineModel(scenario, seed=seed, years=years)
+    try:
         while model.running:
             model.step()
             if on_year is not None:
                 on_year(rep, model.year)
-        frames = {
+        out = {
             "metrics": model.metrics_frame(),
             "units": model.units_frame(),
             "bodies": model.bodies_frame(),
+            "posts": model.posts_frame() if rep == 0 else pd.DataFrame(),
         }
-        if scenario.output.event_log:
-            frames["events"] = model.events_frame()
-        if scenario.output.holders != "none":
-            frames["holders"] = model.holders_frame()
-        if rep == 0:
-            posts = model.posts_frame()
-        for name, frame in frames.items():
-            frame.insert(0, "seed", np.int64(s))
-            frame.insert(0, "rep", np.int32(rep))
-            parts[name].append(frame)
-        del model, frames
-    tables = {name: _concat(frames) if frames else pd.DataFrame() for name, frames in parts.items()}
-    for name in ("metrics", "events", "holders", "bodies"):
-        if len(tables[name]):
-            tables[name].insert(0, "scenario", scenario.name)
-    return RunResult(scenario=scenario, seeds=seeds, levels=levels, posts=posts, **tables)
+        for name in ("metrics", "units", "bodies"):
+            out[name].insert(0, "seed", np.int64(seed))
+            out[name].insert(0, "rep", np.int32(rep))
+        spooled = (
+            (scenario.output.event_log, model.events_frame),
+            (scenario.output.holders != "none", model.holders_frame),
+        )
+        for k, (wanted, make) in enumerate(spooled):
+            if paths is not None and wanted:
+                frame = make()
+                frame.insert(0, "seed", np.int64(seed))
+                frame.insert(0, "rep", np.int32(rep))
+                frame.insert(0, "scenario", pd.Categorical([scenario.name] * len(frame)))
+                frame.to_parquet(paths[k], index=False)
+                del frame
+    finally:
+        model.close()
+    return out
+
+
+def _run_parallel(scenario: Scenario, seeds: list[int], years: int | None, workers: int, on_year, paths):
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipeline_sim.experiment import _worker_init
+
+    data = scenario.model_dump(mode="json")
+    first = scenario.simulation.start_year - scenario.simulation.burn_in_years
+    n_years = (scenario.simulation.years if years is None else years) + scenario.simulation.burn_in_years
+    parts: list = [None] * len(seeds)
+    # the experiments' workers: spawned, ignoring Ctrl-C, ending when this process dies
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    ) as pool:
+        futures = {
+            pool.submit(_run_one, data, rep, s, years, None, paths[rep]): rep for rep, s in enumerate(seeds)
+        }
+        try:
+            from concurrent.futures import as_completed
+
+            for fut in as_completed(futures):
+                rep = futures[fut]
+                parts[rep] = fut.result()
+                if on_year is not None:
+                    for y in range(first, first + n_years):
+                        on_year(rep, y)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return parts
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -177,12 +316,13 @@ def summarize(metrics: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("level")
 
 
-def default_out_dir(scenario: Scenario, root: Path = Path("results")) -> Path:
+def default_out_dir(scenario: Scenario, root: Path = Path("results"), name: str | None = None) -> Path:
     """Claim results/<name>, or results/<name>-2, -3, ... : the first free one, created at once
     (exclusively), so runs started together each get their own folder. Release it with
-    :func:`pipeline_sim.folders.release` if nothing is written."""
+    :func:`pipeline_sim.folders.release` if nothing is written. `name` defaults to the
+    scenario's (the command line adds a tag for --set overrides)."""
     try:
-        return claim_fresh(root, scenario.name)
+        return claim_fresh(root, name or scenario.name)
     except FolderError as exc:
         raise OutputError(str(exc)) from None
 
@@ -259,7 +399,9 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     from pipeline_sim import __version__
 
     result.metrics.to_parquet(folder / "metrics.parquet", index=False)
-    for name in ("events", "holders", "posts", "units", "bodies"):
+    _write_spooled(result.event_files, folder / "events.parquet")
+    _write_spooled(result.holder_files, folder / "holders.parquet")
+    for name in ("posts", "units", "bodies"):
         table = getattr(result, name)
         if len(table):
             table.to_parquet(folder / f"{name}.parquet", index=False)
@@ -283,3 +425,25 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
         "platform": sys.platform,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _write_spooled(parts: list[Path], path: Path) -> None:
+    """Append every replication's table (events, roster) to one parquet file, one part at a time
+    (constant memory whatever the number of replications); nothing is written without parts."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for part in parts:
+            table = pq.read_table(part)
+            if table.num_rows == 0 and writer is not None:
+                continue
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            elif not table.schema.equals(writer.schema, check_metadata=False):
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+            del table
+    finally:
+        if writer is not None:
+            writer.close()

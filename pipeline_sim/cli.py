@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +20,41 @@ from rich.text import Text
 from pipeline_sim.scenario import ScenarioError, dumps_toml, load_scenario, parse_override_value
 from pipeline_sim.scenario.loader import scenario_to_dict
 
+_display_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_display_type(self, ctx):
+    """Flags (--help included) show no value type in the help: they take no value."""
+    return "" if self.is_flag else _display_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_display_type
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: ""  # their names say what they are
+
+
+class SuggestingGroup(typer.core.TyperGroup):
+    """Unknown commands get a "did you mean"."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            close = difflib.get_close_matches(args[0], list(self.commands), n=2)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {args[0]!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
+
+def choose(option: str, value: str, choices: list[str]) -> str:
+    """`value` if it is one of `choices`; else an error listing them, with a "did you mean"."""
+    if value in choices:
+        return value
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    fail(f"{option} {value!r}: {hint}expected one of {', '.join(choices)}")
+    return value
+
+
 app = typer.Typer(
+    cls=SuggestingGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -31,6 +67,40 @@ err = Console(stderr=True)
 def print_error(message: str) -> None:
     """`error: message` on stderr; the message is printed literally (no Rich markup)."""
     err.print(Text.assemble(("error:", "bold red"), " ", str(message)), highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from pipeline_sim import __version__
+
+        out.print(f"pipeline-sim {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Simulate cadre pipelines: planning pools, appointments and succession gaps."""
+
+
+def check(**limits: tuple[object, int]) -> None:
+    """The argument checks of the Python interface, naming the flags: "--reps must be at least 1"."""
+    from pipeline_sim.api import ArgumentError, check_counts
+
+    try:
+        check_counts(**limits)
+    except ArgumentError as exc:
+        fail(f"--{exc}")
+
+
+def warn(message: str) -> None:
+    err.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -50,18 +120,39 @@ def parse_sets(items: list[str] | None) -> dict:
 
 def load(path: Path, overrides: dict | None = None):
     try:
-        return load_scenario(path, overrides=overrides)
+        return load_scenario(path, overrides=overrides, overrides_label="--set")
     except ScenarioError as exc:
         fail(str(exc))
 
 
+def override_tag(overrides: dict) -> str:
+    """A short tag naming --set overrides in a results folder: {"planning.mode": "open"} ->
+    "mode-open"."""
+    parts = []
+    for key, value in overrides.items():
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f"{key.rpartition('.')[2]}-{shown}")
+    return "_".join(parts)
+
+
+def tagged(name: str, overrides: dict) -> str:
+    from pipeline_sim.folders import folder_name
+
+    tag = override_tag(overrides)
+    return folder_name(f"{name}--{tag}" if tag else name)
+
+
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a scenario key, e.g. --set planning.mode=open (repeatable)."),
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a scenario key, e.g. --set planning.mode=open (repeatable).",
+    ),
 ]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(min=1, help="Local processes, or workers of --scheduler local (default: all cores)."),
+    typer.Option(metavar="N", help="Local processes, or workers of --scheduler local (default: all cores)."),
 ]
 DashboardOption = Annotated[
     bool,
@@ -77,20 +168,30 @@ def check_dashboard(dashboard: bool, scheduler: str | None) -> None:
         fail("--dashboard needs --scheduler local (a remote scheduler serves its own dashboard)")
 
 
+OverwriteFlag = typer.Option(
+    "--overwrite", metavar="", help="Replace an existing results folder given by --out."
+)
+QuietFlag = typer.Option("--quiet", "-q", metavar="", help="No progress bar.")
+
+
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
-    reps: Annotated[int | None, typer.Option(min=1, help="Replications (default: simulation.reps).")] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed of the first replication.")] = None,
-    years: Annotated[int | None, typer.Option(min=1, help="Years to simulate.")] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Results folder (default results/<name>).")
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file.")],
+    reps: Annotated[
+        int | None, typer.Option(metavar="N", help="Replications (default: simulation.reps).")
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option(help="Replace an existing results folder given by --out.")
-    ] = False,
+    seed: Annotated[int | None, typer.Option(metavar="SEED", help="Seed of the first replication.")] = None,
+    years: Annotated[int | None, typer.Option(metavar="N", help="Years to simulate.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", metavar="FOLDER", help="Results folder (default results/<name>).")
+    ] = None,
+    overwrite: Annotated[bool, OverwriteFlag] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Processes running replications side by side (default 1)."),
+    ] = None,
     sets: SetOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
     """Run a scenario, print a summary and write the results folder."""
     from pipeline_sim.api import OutputError, claim_out_dir, default_out_dir
@@ -98,7 +199,9 @@ def run(
     from pipeline_sim.folders import release
     from pipeline_sim.scenario.schema import check_seeds
 
-    scen = load(scenario, parse_sets(sets))
+    check(reps=(reps, 1), seed=(seed, 0), years=(years, 1), workers=(workers, 1))
+    overrides = parse_sets(sets)
+    scen = load(scenario, overrides)
     n_reps = reps or scen.simulation.reps
     n_years = years or scen.simulation.years
     try:
@@ -106,34 +209,30 @@ def run(
     except ValueError as exc:
         fail(f"--seed: {exc}")
     try:  # the folder is claimed now, so that runs started together never share one
-        target = default_out_dir(scen) if out_dir is None else claim_out_dir(out_dir, overwrite)
+        if out_dir is None:
+            target = default_out_dir(scen, name=tagged(scen.name, overrides))
+        else:
+            target = claim_out_dir(out_dir, overwrite)
     except OutputError as exc:
         fail(str(exc))
     total = n_reps * (n_years + scen.simulation.burn_in_years)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("years"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(f"{scen.name}", total=total)
+    bar = LazyBar("years", quiet)
 
-        def on_year(rep: int, year: int) -> None:
-            progress.update(task, advance=1, description=f"{scen.name} rep {rep + 1}/{n_reps} {year}")
+    def on_year(rep: int, year: int) -> None:
+        bar.update(f"{scen.name} rep {rep + 1}/{n_reps} {year}", total=total, advance=1)
 
-        try:
-            result = run_scenario(scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year)
-        except KeyboardInterrupt:
-            release(target)
-            err.print("interrupted: nothing was written")
-            raise typer.Exit(130) from None
-        except BaseException:
-            release(target)
-            raise
+    try:
+        result = run_scenario(scen, reps=n_reps, seed=seed, years=n_years, on_year=on_year, workers=workers)
+    except KeyboardInterrupt:
+        bar.stop(drop=True)
+        release(target)
+        err.print("interrupted: nothing was written")
+        raise typer.Exit(130) from None
+    except BaseException:
+        bar.stop(drop=True)
+        release(target)
+        raise
+    bar.stop()
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:  # results first: nothing after the simulation may lose them
         path = result.save(target, overwrite=overwrite, command=command)
@@ -145,6 +244,39 @@ def run(
     out.print(f"results written to [bold]{escape(str(shown_path(path)))}[/]")
 
 
+class LazyBar:
+    """A progress bar shown from its first update only: an error before any progress leaves no
+    trace of it."""
+
+    def __init__(self, unit: str, quiet: bool):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet,
+        )
+        self.task = None
+
+    def update(self, description: str, total: int, advance: int = 0, completed: int | None = None) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(description, total=total)
+        kw = {"completed": completed} if completed is not None else {"advance": advance}
+        self.progress.update(self.task, description=description, total=total, **kw)
+
+    def stop(self, drop: bool = False) -> None:
+        if self.task is None:
+            return
+        if drop:
+            self.progress.remove_task(self.task)
+            self.progress.live.transient = True
+        self.progress.stop()
+        self.task = None
+
+
 def shown_path(path: Path) -> Path:
     """A path relative to the working folder when it lies inside it."""
     try:
@@ -154,65 +286,68 @@ def shown_path(path: Path) -> Path:
 
 
 def print_summary(result) -> None:
-    """Headline outcomes: one row per metric, one column per level (and all)."""
+    """Headline outcomes: one row per metric, one column per level (and all), with units."""
+    from pipeline_sim.formatting import SHORT, fmt_value, info, units_note, value_decimals
+
     summary = result.summary()
     years = sorted(result.metrics["year"].unique()) if len(result.metrics) else []
     span = f"{years[0]}-{years[-1]}" if years else "no years"
+    n = len(result.seeds)
     table = Table(
-        title=f"{result.scenario.name}: {span}, {len(result.seeds)} replication(s)",
+        title=f"{result.scenario.name}: {span}, {n} replication{'s' if n != 1 else ''}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
         pad_edge=False,
     )
-    table.add_column("metric", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
     for level in summary.index:
         table.add_column(str(level), justify="right", no_wrap=True)
     has_band = "gap_rate_p10" in summary.columns
-    for name, label in SUMMARY_LABELS.items():
-        cells = []
-        for _, row in summary.iterrows():
-            v = row.get(name)
-            if v is None or v != v:
-                cells.append("-")
-            elif name in ("vacant_posts", "ready_successors_per_post", "quality_in_office"):
-                cells.append(f"{v:,.2f}")
-            else:
-                cells.append(f"{v:.1%}")
-        table.add_row(label, *cells)
+    for name in SUMMARY_METRICS:
+        values = [row.get(name) for _, row in summary.iterrows()]
+        d = value_decimals(name, [v for v in values if v is not None])
+        table.add_row(SHORT.get(name, info(name).label), *[fmt_value(name, v, d) for v in values])
         if name == "succession_gap_rate" and has_band:
-            band = [f"{r['gap_rate_p10']:.0%}-{r['gap_rate_p90']:.0%}" for _, r in summary.iterrows()]
-            table.add_row("  10-90% over reps", *band)
+            lo, hi = summary["gap_rate_p10"], summary["gap_rate_p90"]
+            d = value_decimals(name, [*lo, *hi])
+            band = [f"{fmt_value(name, a, d)}-{fmt_value(name, b, d)}" for a, b in zip(lo, hi, strict=True)]
+            table.add_row("  10-90% of reps", *band)
     out.print(table)
     m = result.scenario.metrics
     out.print(
-        "succession gap rate = key-post vacancies with no ready planned successor / all key-post "
-        "vacancies"
-        + (" [10-90% over replications]" if has_band else "")
-        + f"; planning targets: women >= {m.target_women:.0%}, young >= {m.target_young:.0%}",
+        "Succession gaps: key-post vacancies with no ready planned successor, as a share of all "
+        "key-post vacancies"
+        + (" (10-90%: the range over replications)" if has_band else "")
+        + f". Planning targets: women at least {m.target_women:.0%}, young at least "
+        f"{m.target_young:.0%}. " + units_note(SUMMARY_METRICS, differences=False, short=True),
         style="dim",
+        highlight=False,
     )
 
 
-SUMMARY_LABELS = {
-    "succession_gap_rate": "succession gap rate",
-    "vacant_posts": "vacant post-yrs/yr",
-    "bench_strength": "bench strength",
-    "ready_successors_per_post": "ready per key post",
-    "quality_in_office": "quality in office",
-    "women_in_office": "women in office",
-    "young_in_office": "young in office",
-    "women_in_planning": "women in planning",
-    "young_in_planning": "young in planning",
-}
+#: the rows of the printed summary, in order
+SUMMARY_METRICS = (
+    "succession_gap_rate",
+    "bench_strength",
+    "vacant_posts",
+    "ready_successors_per_post",
+    "quality_in_office",
+    "women_in_office",
+    "young_in_office",
+    "women_in_planning",
+    "young_in_planning",
+)
 
 
-def claim_default(names: list[str], kind: str) -> Path:
-    """Claim the default folder of an experiment (results/compare-A-vs-B, results/sweep-A, ...)."""
+def claim_default(names: list[str], kind: str, overrides: dict | None = None) -> Path:
+    """Claim the default folder of an experiment (results/compare-A-vs-B, results/sweep-A, ...),
+    tagged with the --set overrides."""
     from pipeline_sim.compare import default_folder
     from pipeline_sim.experiment import ExperimentError
 
     try:
-        return default_folder(names, Path("results"), kind)
+        return default_folder(names, Path("results"), kind, tag=override_tag(overrides or {}))
     except ExperimentError as exc:
         fail(str(exc))
 
@@ -224,205 +359,349 @@ def run_experiment(label: str, total: int, folder: Path, quiet: bool, start):
     from pipeline_sim.experiment import ExperimentError
     from pipeline_sim.folders import release
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task(label, total=total)
+    bar = LazyBar("runs", quiet)
 
-        def on_done(done: int, all_runs: int) -> None:
-            progress.update(task, completed=done, total=all_runs)
+    def on_done(done: int, all_runs: int) -> None:
+        bar.update(label, total=all_runs, completed=done)
 
-        def notify(message: str) -> None:
-            progress.console.print(message, highlight=False, markup=False, soft_wrap=True)
+    def notify(message: str) -> None:
+        err.print(Text(message), highlight=False, soft_wrap=True)
 
-        try:
-            return start(on_done, notify)
-        except ExperimentError as exc:
-            release(folder.resolve())
-            fail(str(exc))
-        except KeyboardInterrupt:
-            release(folder.resolve())
-            err.print(
-                Text(
-                    f"interrupted: finished runs are kept in {folder}/runs; "
-                    f"continue with the same command plus --resume --out {folder}"
-                ),
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(130) from None
+    try:
+        result = start(on_done, notify)
+    except ExperimentError as exc:
+        bar.stop(drop=True)
+        release(folder.resolve())
+        fail(str(exc))
+    except KeyboardInterrupt:
+        bar.stop(drop=True)
+        release(folder.resolve())
+        err.print(
+            Text(
+                f"interrupted: finished runs are kept in {folder}/runs; "
+                f"continue with the same command plus --resume --out {folder}"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    except BaseException:
+        bar.stop(drop=True)
+        raise
+    bar.stop()
+    return result
 
 
 @app.command()
 def compare(
-    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files; the first is the reference.")],
-    reps: Annotated[int, typer.Option(min=1, help="Replications per scenario.")] = 20,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
-    years: Annotated[int | None, typer.Option(min=1, help="Years to simulate.")] = None,
+    scenarios: Annotated[
+        list[Path],
+        typer.Argument(metavar="SCENARIO", help="Two or more scenario files; the first is the reference."),
+    ],
+    reps: Annotated[int, typer.Option(metavar="N", help="Replications per scenario.")] = 20,
+    seed: Annotated[int, typer.Option(metavar="SEED", help="Seed of the first replication.")] = 1,
+    years: Annotated[int | None, typer.Option(metavar="N", help="Years to simulate.")] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder (default results/compare-...).")
+        Path | None, typer.Option("--out", metavar="FOLDER", help="Folder (default results/compare-...).")
     ] = None,
     workers: WorkersOption = None,
     scheduler: Annotated[
-        str | None, typer.Option(help="Dask scheduler address (tcp://host:port), or 'local'.")
+        str | None,
+        typer.Option(metavar="ADDRESS", help="Dask scheduler address (tcp://host:port), or 'local'."),
     ] = None,
     dashboard: DashboardOption = False,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted comparison in --out.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", metavar="", help="Continue an interrupted comparison in --out.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", metavar="", help="Replace an existing comparison in --out.")
+    ] = False,
     sets: SetOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
     """Run scenarios with the same seeds and report paired differences (HTML report + data)."""
+    from pipeline_sim.compare import check_comparison, load_all
     from pipeline_sim.compare import compare as run_compare
-    from pipeline_sim.compare import load_all
+    from pipeline_sim.experiment import ExperimentError
 
-    if len(scenarios) < 1:
-        fail("give at least one scenario file")
+    check(reps=(reps, 1), seed=(seed, 0), years=(years, 1), workers=(workers, 1))
+    if len(scenarios) < 2:
+        fail(
+            "compare needs at least two scenario files: the reference and one to compare with it "
+            "(to run one scenario, use `pipeline-sim run`)"
+        )
     check_dashboard(dashboard, scheduler)
+    overrides = parse_sets(sets)
     try:
-        scens = load_all(scenarios, parse_sets(sets))
+        scens = load_all(scenarios, overrides, overrides_label="--set")
     except ScenarioError as exc:
         fail(str(exc))
+    try:
+        notes = check_comparison(scens, reps, years)
+    except ExperimentError as exc:
+        fail(str(exc))
+    for note in notes:
+        warn(
+            note.replace("the same number of years", "the same number of years (--years N)").replace(
+                "at least 2 replications", "--reps 2 or more"
+            )
+        )
     names = [s.name for s in scens]
     if out_dir is None:
         if resume:
             fail("--resume needs --out FOLDER: the folder of the interrupted comparison")
-        folder = claim_default(names, "compare")
+        folder = claim_default(names, "compare", overrides)
     else:
         folder = out_dir
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_experiment(
-        "compare",
-        len(scens) * reps,
-        folder,
-        quiet,
-        lambda on_done, notify: run_compare(
-            scens,
-            reps,
-            seed,
-            years,
-            folder,
-            workers=workers,
-            scheduler=scheduler,
-            resume=resume,
-            overwrite=overwrite,
-            on_done=on_done,
-            command=command,
-            notify=notify,
-            dashboard=dashboard,
-        ),
-    )
-    d = result.differences
-    if len(d):
-        table = Table(
-            title=f"difference from {names[0]} over all years (95% interval, paired by seed)",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-        )
-        for col in ("scenario", "outcome", "difference", "clear of noise"):
-            table.add_column(col, justify="left" if col in ("scenario", "outcome") else "right")
-        for _, r in d.iterrows():
-            table.add_row(
-                str(r["scenario"]),
-                str(r["outcome"]),
-                f"{r['mean_diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]",
-                "yes" if r["clear"] else "no",
+
+    def start(on_done, notify):
+        with warnings.catch_warnings():  # already printed above
+            warnings.simplefilter("ignore", UserWarning)
+            return run_compare(
+                scens,
+                reps,
+                seed,
+                years,
+                folder,
+                workers=workers,
+                scheduler=scheduler,
+                resume=resume,
+                overwrite=overwrite,
+                on_done=on_done,
+                command=command,
+                cli=True,
+                notify=notify,
+                dashboard=dashboard,
             )
-        out.print(table)
+
+    result = run_experiment("compare", len(scens) * reps, folder, quiet, start)
+    print_comparison(result, reps)
     out.print(
         f"report: [bold]{escape(str(folder / 'report.html'))}[/]; "
-        f"data: {escape(str(folder / 'data.parquet'))}"
+        f"table: {escape(str(folder / 'summary.csv'))}",
+        highlight=False,
     )
+
+
+def _head(name: str, width: int = 9) -> str:
+    return name if len(name) <= width else name[: width - 1] + "\u2026"
+
+
+def comparison_table(title: str, ref: str, name: str, rows: list[dict], first: str = "outcome") -> Table:
+    """The terminal table of a comparison (fits 80 columns for the headline outcomes)."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0, 0, 1),
+    )
+    table.add_column(first, no_wrap=True)
+    table.add_column(escape(_head(ref)), justify="right", no_wrap=True)
+    table.add_column(escape(_head(name)), justify="right", no_wrap=True)
+    table.add_column("difference [95% CI]", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=False)
+    for r in rows:
+        cells = (r["first"], r["reference"], r["scenario"], r["difference"], r["verdict"])
+        table.add_row(*(escape(c) for c in cells))  # "[...]" is text, not markup
+    return table
+
+
+def print_comparison(result, reps: int) -> None:
+    """Per scenario: the headline outcomes against the reference, then the effects by level
+    where they differ in sign or are large."""
+    from pipeline_sim.formatting import comparison_rows, level_effects, level_sentence, units_note
+
+    names = result.names
+    ref = names[0]
+    for name in names[1:]:
+        rows = [{**r, "first": r["short"]} for r in comparison_rows(result.differences, name)]
+        if not rows:
+            continue
+        title = f"{name} vs {ref}, all years, {reps} replication{'s' if reps != 1 else ''} paired by seed"
+        out.print(comparison_table(escape(title), ref, name, rows))
+        out.print()
+        effects = level_effects(result.by_level, name, result.levels)
+        if effects:
+            level_rows = []
+            for e in effects:
+                level_rows.append(
+                    {
+                        "first": e["rows"][0]["short"],
+                        "reference": "",
+                        "scenario": "",
+                        "difference": "",
+                        "verdict": "",
+                    }
+                )
+                level_rows += [{**r, "first": f"  {r['level']}"} for r in e["rows"]]
+            out.print(
+                comparison_table("effects by level (opposite or large)", ref, name, level_rows, "level")
+            )
+            out.print()
+            for e in effects:
+                out.print(escape(level_sentence(e)), highlight=False)
+        out.print(units_note((r["metric"] for r in rows), short=True), style="dim", highlight=False)
+
+
+DESIGNS = ["factorial", "lhs", "sobol", "morris"]
+OUTCOMES = [
+    "succession_gap_rate",
+    "vacant_posts",
+    "bench_strength",
+    "quality_in_office",
+    "integrity_problem_share",
+    "women_in_office",
+    "young_in_office",
+    "women_in_planning",
+    "young_in_planning",
+    "rotations",
+]
 
 
 @app.command()
 def sweep(
-    scenario: Annotated[Path, typer.Argument(help="Base scenario file.")],
-    vary: Annotated[list[str], typer.Option("--vary", help="KEY=LOW:HIGH or KEY=A,B,C (repeatable).")],
-    design: Annotated[str, typer.Option(help="factorial, lhs, sobol or morris.")] = "lhs",
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Base scenario file.")],
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary", metavar="KEY=LOW:HIGH|KEY=A,B", help="A varied key: a range or values (repeatable)."
+        ),
+    ],
+    design: Annotated[
+        str,
+        typer.Option(
+            metavar="DESIGN",
+            help="One of: factorial (every combination), lhs (Latin hypercube; PAWN indices), "
+            "sobol (Sobol indices) or morris (Morris screening).",
+        ),
+    ] = "lhs",
     samples: Annotated[
-        int, typer.Option(min=1, help="Base samples (lhs: points; sobol: N; morris: trajectories).")
+        int,
+        typer.Option(metavar="N", help="Base samples (lhs: points; sobol: N; morris: trajectories)."),
     ] = 64,
-    levels: Annotated[int, typer.Option(min=2, help="Values per numeric factor in a factorial design.")] = 3,
-    reps: Annotated[int, typer.Option(min=1, help="Replications per parameter set.")] = 5,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
-    years: Annotated[int | None, typer.Option(min=1, help="Years to simulate.")] = None,
+    levels: Annotated[
+        int, typer.Option(metavar="N", help="Values per numeric factor in a factorial design.")
+    ] = 3,
+    reps: Annotated[int, typer.Option(metavar="N", help="Replications per parameter set.")] = 5,
+    seed: Annotated[int, typer.Option(metavar="SEED", help="Seed of the first replication.")] = 1,
+    years: Annotated[int | None, typer.Option(metavar="N", help="Years to simulate.")] = None,
     outcome: Annotated[
-        list[str] | None, typer.Option("--outcome", help="Outcome to analyse (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--outcome",
+            metavar="OUTCOME",
+            help="Outcome to analyse (repeatable): " + ", ".join(OUTCOMES) + ".",
+        ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder (default results/sweep-<name>).")
+        Path | None, typer.Option("--out", metavar="FOLDER", help="Folder (default results/sweep-<name>).")
     ] = None,
     workers: WorkersOption = None,
-    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, or 'local'.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Dask scheduler address, or 'local'.")
+    ] = None,
     dashboard: DashboardOption = False,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted sweep in --out.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing sweep in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", metavar="", help="Continue an interrupted sweep in --out.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", metavar="", help="Replace an existing sweep in --out.")
+    ] = False,
     sets: SetOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
     """Sweep scenario keys over a design; write the experiment table, sensitivity indices and a report."""
     from pipeline_sim.experiment import ExperimentError
-    from pipeline_sim.sweep import design_points, parse_vary, run_sweep
+    from pipeline_sim.sweep import design_points, parse_vary, run_sweep, sweep_warnings
 
+    check(
+        samples=(samples, 1),
+        levels=(levels, 2),
+        reps=(reps, 1),
+        seed=(seed, 0),
+        years=(years, 1),
+        workers=(workers, 1),
+    )
+    choose("--design", design, DESIGNS)
+    for o in outcome or []:
+        choose("--outcome", o, OUTCOMES)
     check_dashboard(dashboard, scheduler)
     overrides = parse_sets(sets)
     base = load(scenario, overrides)
     try:
         factors = parse_vary(vary, scenario, overrides)
-        n_points = len(design_points(factors, design, samples, levels, seed)[0])
+        with warnings.catch_warnings():  # SALib's own warnings: ours below say what they mean
+            warnings.simplefilter("ignore")
+            n_points = len(design_points(factors, design, samples, levels, seed)[0])
     except ExperimentError as exc:
         fail(str(exc))
+    for note in sweep_warnings(design, samples, factors):
+        warn(note.replace("(samples ", "(--samples "))
     if out_dir is None:
         if resume:
             fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
-        folder = claim_default([base.name], "sweep")
+        folder = claim_default([base.name], "sweep", overrides)
     else:
         folder = out_dir
     command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_experiment(
-        f"sweep ({n_points} sets x {reps})",
-        n_points * reps,
-        folder,
-        quiet,
-        lambda on_done, notify: run_sweep(
-            base,
-            factors,
-            design,
-            samples,
-            levels,
-            reps,
-            seed,
-            years,
-            folder,
-            outcome,
-            workers,
-            scheduler,
-            resume,
-            overwrite,
-            on_done,
-            command,
-            notify=notify,
-            dashboard=dashboard,
-        ),
-    )
+
+    def start(on_done, notify):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return run_sweep(
+                base,
+                factors,
+                design,
+                samples,
+                levels,
+                reps,
+                seed,
+                years,
+                folder,
+                outcome,
+                workers,
+                scheduler,
+                resume,
+                overwrite,
+                on_done,
+                command,
+                cli=True,
+                notify=notify,
+                dashboard=dashboard,
+            )
+
+    result = run_experiment(f"sweep ({n_points} sets x {reps})", n_points * reps, folder, quiet, start)
     if len(result.indices):
-        out.print(result.indices.round(3).to_string(index=False))
+        print_indices(result.indices)
     out.print(
         f"report: [bold]{escape(str(folder / 'report.html'))}[/]; "
-        f"table: {escape(str(folder / 'experiments.parquet'))}"
+        f"table: {escape(str(folder / 'experiments.parquet'))}",
+        highlight=False,
     )
+
+
+def print_indices(indices) -> None:
+    from pipeline_sim.formatting import INDEX_HEADS as heads
+    from pipeline_sim.formatting import SHORT, headline_order
+
+    cols = [c for c in indices.columns if c not in ("outcome", "parameter")]
+    table = Table(title="sensitivity indices", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("parameter", overflow="fold")
+    for c in cols:
+        table.add_column(heads.get(c, c), justify="right", no_wrap=True)
+    order = {m: i for i, m in enumerate(headline_order(indices["outcome"]))}
+    for _, r in indices.sort_values("outcome", key=lambda o: o.map(order), kind="stable").iterrows():
+        table.add_row(SHORT.get(r["outcome"], r["outcome"]), r["parameter"], *[f"{r[c]:.2f}" for c in cols])
+    out.print(table)
 
 
 @app.command()
 def validate(
-    scenarios: Annotated[list[Path], typer.Argument(help="Scenario TOML files.")],
+    scenarios: Annotated[list[Path], typer.Argument(metavar="SCENARIO", help="Scenario TOML files.")],
 ) -> None:
     """Check scenario files; report every problem with its file and key."""
     bad = 0
@@ -439,24 +718,41 @@ def validate(
 
 @app.command()
 def show(
-    scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML file to resolve.")] = None,
-    phases: Annotated[bool, typer.Option("--phases", help="List the phases of a year, in order.")] = False,
-    schema: Annotated[
-        bool, typer.Option("--schema", help="List every scenario key with default and source.")
+    scenario: Annotated[
+        Path | None, typer.Argument(metavar="SCENARIO", help="Scenario TOML file to resolve.")
+    ] = None,
+    phases: Annotated[
+        bool, typer.Option("--phases", metavar="", help="List the phases of a year, in order.")
     ] = False,
-    metrics: Annotated[bool, typer.Option("--metrics", help="List every metric with its meaning.")] = False,
+    schema: Annotated[
+        bool, typer.Option("--schema", metavar="", help="List every scenario key with default and source.")
+    ] = False,
+    metrics: Annotated[
+        bool, typer.Option("--metrics", metavar="", help="List every metric with its meaning.")
+    ] = False,
     sets: SetOption = None,
 ) -> None:
-    """Print the fully resolved scenario, the phase plan, the scenario keys or the metrics."""
+    """Print a resolved scenario, the phases of a year, the scenario keys or the metrics.
+
+    With a file and --phases: the phases of that scenario, each on or off."""
+    scen = load(scenario, parse_sets(sets)) if scenario is not None else None
     if phases:
         from pipeline_sim.processes import DEFAULT_PLAN
 
-        table = Table(title="phases of a year", title_justify="left")
+        title = "phases of a year" + (f" in {scen.name}" if scen is not None else "")
+        table = Table(title=title, title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("phase")
+        if scen is not None:
+            table.add_column("in this scenario")
         table.add_column("what it does")
         for i, ph in enumerate(DEFAULT_PLAN, start=1):
-            table.add_row(str(i), ph.NAME, ph.SUMMARY)
+            if scen is None:
+                table.add_row(str(i), ph.NAME, ph.SUMMARY)
+            else:
+                section = getattr(scen, ph.NAME, None)
+                on = getattr(section, "enabled", True) is not False
+                table.add_row(str(i), ph.NAME, "on" if on else f"off ({ph.NAME}.enabled = false)", ph.SUMMARY)
         out.print(table)
     if schema:
         from pipeline_sim.scenario.reference import schema_rows
@@ -476,10 +772,9 @@ def show(
         for name, meaning in METRICS.items():
             table.add_row(name, meaning)
         out.print(table)
-    if scenario is not None:
-        scen = load(scenario, parse_sets(sets))
+    if scen is not None and not (phases or schema or metrics):
         print(dumps_toml(scenario_to_dict(scen)), end="")
-    elif not (phases or schema or metrics):
+    elif scen is None and not (phases or schema or metrics):
         fail("give a scenario file, or one of --phases, --schema, --metrics")
 
 

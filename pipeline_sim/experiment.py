@@ -64,6 +64,28 @@ class CheckpointWarning(UserWarning):
     """A run file cannot be trusted (empty, damaged or another run's): the run is computed again."""
 
 
+#: command-line words in experiment errors and their Python equivalents
+_PYTHON_WORDS = (
+    ("run without --resume", "run with resume=False"),
+    ("choose another --out", "choose another folder"),
+    ("--scheduler needs", "a scheduler needs"),
+    ("--scheduler ", "scheduler="),
+    ("--samples ", "samples="),
+    ("--design ", "design="),
+    ("--outcome ", "outcomes: "),
+    ("--resume", "resume=True"),
+    ("--out", "folder"),
+)
+
+
+def in_python_words(exc: ExperimentError) -> ExperimentError:
+    """The same error worded for the Python interface (no command-line flags)."""
+    text = str(exc)
+    for flag, words in _PYTHON_WORDS:
+        text = text.replace(flag, words)
+    return ExperimentError(text)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run: a scenario (as plain data), a seed, and labels copied into every result row."""
@@ -91,10 +113,11 @@ def prepare_folder(folder: Path, manifest: dict, marker: str, resume: bool, over
     if resume:
         if not path.exists():
             raise ExperimentError(f"{folder}: nothing to resume (no {marker}); run without --resume")
-        if json.loads(path.read_text(encoding="utf-8")) != manifest:
+        before = json.loads(path.read_text(encoding="utf-8"))
+        if before != manifest:
             raise ExperimentError(
-                f"{folder}: holds a {kind} with another definition; resume it with the same arguments "
-                "or choose another --out"
+                f"{folder}: holds a {kind} with another definition ({_differences(before, manifest)}); "
+                "resume it with the same arguments or choose another --out"
             )
         return folder.resolve()
     try:
@@ -115,6 +138,31 @@ def prepare_folder(folder: Path, manifest: dict, marker: str, resume: bool, over
     except OSError as exc:
         raise ExperimentError(f"{folder}: cannot create the folder ({exc.strerror})") from None
     return target
+
+
+def _differences(before: dict, now: dict, shown: int = 6) -> str:
+    """What differs between two experiment definitions: "reps 20 then, 5 now; ..."."""
+
+    def flat(d, prefix=""):
+        out = {}
+        if isinstance(d, dict):
+            for k, v in d.items():
+                out.update(flat(v, f"{prefix}{k}."))
+        elif isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
+            for i, v in enumerate(d):
+                name = v.get("name", i) if isinstance(v, dict) else i
+                out.update(flat(v, f"{prefix}{name}."))
+        else:
+            out[prefix[:-1]] = d
+        return out
+
+    a, b = flat(before), flat(now)
+    keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k) and k != "version"]
+    if not keys and before.get("version") != now.get("version"):
+        keys = ["version"]
+    parts = [f"{k}: {a.get(k, '(none)')!r} then, {b.get(k, '(none)')!r} now" for k in keys[:shown]]
+    more = f"; and {len(keys) - shown} more" if len(keys) > shown else ""
+    return "; ".join(parts) + more
 
 
 def check_scheduler(scheduler: str | None) -> None:
@@ -140,8 +188,11 @@ def simulate_run(spec: RunSpec) -> pd.DataFrame:
     """Run one spec and return its tidy metrics, labelled (run, seed, labels...)."""
     scenario = load_scenario({**spec.scenario, "output": {"event_log": False}})
     model = PipelineModel(scenario, seed=spec.seed, years=spec.years)
-    model.run()
-    m = add_rotations(model.metrics_frame())
+    try:
+        model.run()
+        m = add_rotations(model.metrics_frame())
+    finally:
+        model.close()  # no reference cycle keeps a finished model alive in a worker
     m.insert(0, "seed", np.int64(spec.seed))
     m.insert(0, "run", spec.run_id)
     for i, (key, value) in enumerate(spec.labels.items()):

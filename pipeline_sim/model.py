@@ -500,6 +500,24 @@ class PipelineModel(mesa.Model):
             self.step()
         return self
 
+    def close(self) -> None:
+        """Release a finished model at once: break the reference cycles that would keep its tables
+        alive until a full garbage collection (Mesa's step wrapper holds bound methods of the
+        model, the tally and any unit agents point back to it, and Mesa keeps every model that made an
+        agent in a class-level table). Results stay readable
+        (:meth:`metrics_frame`, :meth:`events_frame`); the model cannot step any more."""
+        self.running = False
+        self.__dict__.pop("step", None)
+        self.__dict__.pop("_user_step", None)
+        if self._unit_agents is not None:
+            self.remove_all_agents()
+            self._unit_agents = None
+        mesa.Agent._ids.pop(self, None)  # Mesa's agent id counters are keyed by model, strongly
+        self.tally.model = None
+        self.year_cache.clear()
+        self._selection.clear()
+        self._streams.clear()
+
     def record_year(self) -> None:
         if self.year >= self.first_year:
             self.last_metrics = year_metrics(self)

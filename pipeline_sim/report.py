@@ -11,37 +11,22 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from pipeline_sim import formatting as fmt
 from pipeline_sim.analysis import bands, paired_differences, scenario_diff
 from pipeline_sim.metrics import ALL
 
-#: metric -> (title a non-specialist understands, y-axis label, percent?)
-FIGURES: dict[str, tuple[str, str, bool]] = {
-    "succession_gap_rate": (
-        "Succession gaps: key posts falling vacant with no ready successor",
-        "share of key-post vacancies",
-        True,
-    ),
-    "vacant_posts": ("Vacant posts at the end of each year", "posts", False),
-    "bench_strength": (
-        "Bench strength: key posts with at least one ready successor",
-        "share of key posts",
-        True,
-    ),
-    "quality_in_office": (
-        "Quality in office: competence of key-post holders",
-        "mean competence (latent scale)",
-        False,
-    ),
-    "integrity_problem_share": (
-        "Integrity problems in office: holders with a violation not dealt with",
-        "share of post holders",
-        True,
-    ),
-    "women_in_office": ("Women among key-post holders", "share", True),
-    "young_in_office": ("Young cadres among key-post holders", "share", True),
-    "women_in_planning": ("Women among planned successors", "share", True),
-    "young_in_planning": ("Young cadres among planned successors", "share", True),
-    "rotations": ("Rotations of planned cadres per year", "moves", False),
+#: metric -> title a non-specialist understands (units and labels: pipeline_sim.formatting)
+FIGURES: dict[str, str] = {
+    "succession_gap_rate": "Succession gaps: key posts falling vacant with no ready successor",
+    "bench_strength": "Bench strength: key posts with at least one ready successor",
+    "vacant_posts": "Vacant posts at the end of each year",
+    "quality_in_office": "Quality in office: competence of key-post holders",
+    "integrity_problem_share": "Integrity problems in office: holders with a violation not dealt with",
+    "women_in_office": "Women among key-post holders",
+    "young_in_office": "Young cadres among key-post holders",
+    "women_in_planning": "Women among planned successors",
+    "young_in_planning": "Young cadres among planned successors",
+    "rotations": "Rotations of planned cadres per year",
 }
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -51,18 +36,19 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _band_trace(fig, x, low, high, color, name, row, col, showlegend=False):
+def _band_trace(fig, x, low, high, color, name, group, row, col, showlegend=True):
     fig.add_trace(
         go.Scatter(
             x=list(x) + list(x)[::-1],
             y=list(high) + list(low)[::-1],
+            mode="lines",
             fill="toself",
             fillcolor=_rgba(color, 0.18),
             line={"width": 0},
             hoverinfo="skip",
-            name=f"{name} 10-90%",
+            name=name,
             showlegend=showlegend,
-            legendgroup=name,
+            legendgroup=group,
         ),
         row=row,
         col=col,
@@ -70,15 +56,17 @@ def _band_trace(fig, x, low, high, color, name, row, col, showlegend=False):
 
 
 def metric_figure(yearly: pd.DataFrame, names: list[str], metric: str) -> go.Figure:
-    """Left: median and 10-90% band over replications per scenario; right: paired difference."""
-    title, ylabel, pct = FIGURES[metric]
+    """Left: median and 10-90% band over replications per scenario; right: paired difference
+    (mean, 95% interval as error bars, 10-90% band of the paired differences). Every band and
+    error bar has a legend entry; shares are plotted in percent, their differences in pp."""
     base = names[0]
+    k = fmt.scale(metric)
     fig = make_subplots(
         rows=1,
         cols=2,
         horizontal_spacing=0.1,
         subplot_titles=(
-            "Each scenario: median, 10-90% of replications",
+            "Each scenario: median over replications",
             f"Difference from {base}, paired by seed",
         ),
     )
@@ -87,10 +75,16 @@ def metric_figure(yearly: pd.DataFrame, names: list[str], metric: str) -> go.Fig
     for i, name in enumerate(names):
         color = COLORS[i % len(COLORS)]
         s = b[b["scenario"] == name].sort_values("year")
-        _band_trace(fig, s["year"], s["low"], s["high"], color, name, 1, 1)
+        _band_trace(
+            fig, s["year"], s["low"] * k, s["high"] * k, color, f"{name}: 10-90% of replications", name, 1, 1
+        )
         fig.add_trace(
             go.Scatter(
-                x=s["year"], y=s["median"], name=name, line={"color": color, "width": 2}, legendgroup=name
+                x=s["year"],
+                y=s["median"] * k,
+                name=f"{name}: median",
+                line={"color": color, "width": 2},
+                legendgroup=name,
             ),
             row=1,
             col=1,
@@ -100,20 +94,29 @@ def metric_figure(yearly: pd.DataFrame, names: list[str], metric: str) -> go.Fig
         for i, name in enumerate(names[1:], start=1):
             color = COLORS[i % len(COLORS)]
             s = d[d["scenario"] == name].sort_values("year")
-            _band_trace(fig, s["year"], s["band_low"], s["band_high"], color, name, 1, 2)
+            _band_trace(
+                fig,
+                s["year"],
+                s["band_low"] * k,
+                s["band_high"] * k,
+                color,
+                f"{name} - {base}: 10-90% of paired differences",
+                name,
+                1,
+                2,
+            )
             fig.add_trace(
                 go.Scatter(
                     x=s["year"],
-                    y=s["mean_diff"],
-                    name=f"{name} - {base}",
-                    line={"color": color, "width": 2},
+                    y=s["mean_diff"] * k,
+                    name=f"{name} - {base}: mean difference, bars 95% interval",
+                    line={"color": color, "width": 2, "dash": "dash"},
                     legendgroup=name,
-                    showlegend=False,
                     error_y={
                         "type": "data",
                         "symmetric": False,
-                        "array": s["ci_high"] - s["mean_diff"],
-                        "arrayminus": s["mean_diff"] - s["ci_low"],
+                        "array": (s["ci_high"] - s["mean_diff"]) * k,
+                        "arrayminus": (s["mean_diff"] - s["ci_low"]) * k,
                         "thickness": 1,
                         "width": 0,
                     },
@@ -122,53 +125,61 @@ def metric_figure(yearly: pd.DataFrame, names: list[str], metric: str) -> go.Fig
                 col=2,
             )
         fig.add_hline(y=0, line={"color": "grey", "dash": "dot"}, row=1, col=2)
-    fmt = ".0%" if pct else None
-    fig.update_yaxes(title_text=ylabel, tickformat=fmt, row=1, col=1)
-    fig.update_yaxes(title_text=f"difference ({ylabel})", tickformat=fmt, row=1, col=2)
+    fig.update_yaxes(**fmt.axis(metric), row=1, col=1)
+    fig.update_yaxes(**fmt.axis(metric, difference=True), row=1, col=2)
     fig.update_xaxes(title_text="year")
     fig.update_layout(
-        title=title, height=380, margin={"t": 80, "b": 40}, legend={"orientation": "h", "y": -0.2}
+        title=FIGURES.get(metric, fmt.info(metric).label),
+        height=430,
+        margin={"t": 80, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
     )
     return fig
 
 
 def level_figure(by_level: pd.DataFrame, names: list[str], levels: list[str]) -> go.Figure:
-    """Paired difference of each headline outcome by level, with 95% intervals."""
+    """Paired difference of each headline outcome by level: bars the mean difference, error bars
+    its 95% interval (both in the legend); shares in pp."""
     metrics = [m for m in FIGURES if m in set(by_level["outcome"])]
+    n_rows = (len(metrics) + 1) // 2
     fig = make_subplots(
-        rows=(len(metrics) + 1) // 2,
+        rows=n_rows,
         cols=2,
-        subplot_titles=[FIGURES[m][0].split(":")[0] for m in metrics],
-        vertical_spacing=0.08,
+        subplot_titles=[fmt.info(m).label for m in metrics],
+        vertical_spacing=0.3 / max(n_rows - 1, 1) if n_rows > 1 else 0.1,
     )
     for j, metric in enumerate(metrics):
         row, col = j // 2 + 1, j % 2 + 1
+        k = fmt.scale(metric)
         for i, name in enumerate(names[1:], start=1):
             s = by_level[(by_level["outcome"] == metric) & (by_level["scenario"] == name)]
             s = s.set_index("level").reindex(levels).reset_index()
             fig.add_trace(
                 go.Bar(
                     x=s["level"],
-                    y=s["mean_diff"],
-                    name=name,
+                    y=s["mean_diff"] * k,
+                    name=f"{name} - {names[0]}: mean difference, error bars 95% interval",
                     marker_color=COLORS[i % len(COLORS)],
                     showlegend=j == 0,
                     legendgroup=name,
                     error_y={
                         "type": "data",
                         "symmetric": False,
-                        "array": s["ci_high"] - s["mean_diff"],
-                        "arrayminus": s["mean_diff"] - s["ci_low"],
+                        "array": (s["ci_high"] - s["mean_diff"]) * k,
+                        "arrayminus": (s["mean_diff"] - s["ci_low"]) * k,
                     },
                 ),
                 row=row,
                 col=col,
             )
+        fig.update_yaxes(**fmt.axis(metric, difference=True), row=row, col=col)
+        fig.update_xaxes(title_text="level", row=row, col=col)
     fig.update_layout(
-        title=f"Difference from {names[0]} by level, over all years (95% interval)",
-        height=260 * ((len(metrics) + 1) // 2),
+        title=f"Difference from {names[0]} by level, over all years",
+        height=300 * n_rows,
         barmode="group",
         margin={"t": 80},
+        legend={"orientation": "h", "y": -0.08},
     )
     return fig
 
@@ -177,45 +188,43 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, classes="tbl", na_rep="-", escape=True)
 
 
-def _fmt(value: float, pct: bool) -> str:
-    if value != value:
-        return "-"
-    if pct:
-        return f"{value:.2%}" if abs(value) < 0.01 else f"{value:.1%}"
-    return f"{value:,.3g}"
-
-
-def summary_table(outcomes: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Per outcome: each scenario's mean, and each difference from the first with its interval."""
-    d = paired_differences(
-        outcomes.melt(id_vars=["scenario", "seed"], var_name="outcome"), names[0], ["outcome"]
+def comparison_frame(differences: pd.DataFrame, reference: str, name: str) -> pd.DataFrame:
+    """The report's table for one scenario against the reference (formatted strings)."""
+    rows = fmt.comparison_rows(differences, name)
+    return pd.DataFrame(
+        {
+            "outcome": [f"{r['outcome']} ({r['unit']})" for r in rows],
+            reference: [r["reference"] for r in rows],
+            name: [r["scenario"] for r in rows],
+            "difference [95% interval]": [r["difference"] for r in rows],
+            "relative change": [r["relative"] for r in rows],
+            "verdict": [r["verdict"] for r in rows],
+        }
     )
-    rows = []
-    for metric, (title, _, pct) in FIGURES.items():
-        if metric not in outcomes:
-            continue
-        row = {"outcome": title.split(":")[0]}
-        for name in names:
-            row[name] = _fmt(outcomes.loc[outcomes["scenario"] == name, metric].mean(), pct)
-        for name in names[1:]:
-            r = d[(d["scenario"] == name) & (d["outcome"] == metric)]
-            if len(r):
-                r = r.iloc[0]
-                row[f"{name} - {names[0]}"] = (
-                    f"{_fmt(r['mean_diff'], pct)} [{_fmt(r['ci_low'], pct)}, {_fmt(r['ci_high'], pct)}]"
-                )
-                row[f"clear of noise ({name})"] = "yes" if r["clear"] else "no"
-        rows.append(row)
-    return pd.DataFrame(rows)
+
+
+def level_frame(effect: dict, reference: str, name: str) -> pd.DataFrame:
+    rows = effect["rows"]
+    return pd.DataFrame(
+        {
+            "level": [r["level"] for r in rows],
+            reference: [r["reference"] for r in rows],
+            name: [r["scenario"] for r in rows],
+            "difference [95% interval]": [r["difference"] for r in rows],
+            "verdict": [r["verdict"] for r in rows],
+        }
+    )
 
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
   color:#222}
 h1{font-size:1.6em} h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+h3{font-size:1.05em;margin-bottom:.3em}
 .tbl{border-collapse:collapse;font-size:.9em}
 .tbl td,.tbl th{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
 .tbl td:first-child,.tbl th:first-child{text-align:left} .note{color:#555;font-size:.9em}
+.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.5em 1em;margin:1em 0}
 code{background:#f4f4f4;padding:1px 4px}
 """
 
@@ -229,25 +238,62 @@ def write_compare_report(
     by_sector: pd.DataFrame,
     reps: int,
     command: str | None,
+    differences: pd.DataFrame | None = None,
+    warnings: list[str] | None = None,
 ) -> None:
-    """The comparison report: what differs, a summary table, then one figure per outcome."""
+    """The comparison report: the headline table and the effects by level first, then what
+    differs between the scenarios and one figure per outcome."""
     names = [s["name"] for s in scenarios]
+    ref = names[0]
     levels = [*scenarios[0]["hierarchy"]["levels"], ALL]
+    if differences is None:
+        differences = paired_differences(
+            outcomes.melt(id_vars=["scenario", "seed"], var_name="outcome"), ref, ["outcome"]
+        )
     parts = [
         f"<h1>Comparison: {' vs '.join(html.escape(n) for n in names)}</h1>",
-        f"<p class='note'>{reps} replications per scenario, paired by seed (common random numbers); "
-        f"created {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"<p class='note'>{reps} replication{'s' if reps != 1 else ''} per scenario, paired by seed "
+        f"(common random numbers); created {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         + (f"; <code>{html.escape(command)}</code>" if command else "")
         + "</p>",
-        "<h2>The scenarios</h2><ul>",
     ]
+    for w in warnings or []:
+        parts.append(f"<p class='warn'><b>Warning:</b> {html.escape(w)}</p>")
+    parts.append(
+        "<h2>Results over all years</h2><p class='note'>Means over replications. The difference "
+        f"is each scenario minus {html.escape(ref)}, paired by seed, with its 95% interval "
+        "(Student t over the pairs); shares are in %, differences of shares in percentage points "
+        "(pp), and the relative change is the difference divided by the reference value. The "
+        "verdict says whether the interval lies above or below zero.</p>"
+    )
+    for name in names[1:]:
+        parts.append(f"<h3>{html.escape(name)} against {html.escape(ref)}</h3>")
+        parts.append(_table(comparison_frame(differences, ref, name)))
+        effects = fmt.level_effects(by_level, name, levels)
+        if effects:
+            parts.append(
+                "<p><b>Effects by level</b> (shown where they differ in sign between levels or are "
+                "large at a level, so that the total cannot hide them):</p><ul>"
+            )
+            parts += [f"<li>{html.escape(fmt.level_sentence(e))}</li>" for e in effects]
+            parts.append("</ul>")
+            for e in effects:
+                parts.append(f"<p class='note'>{html.escape(e['label'])} by level:</p>")
+                parts.append(_table(level_frame(e, ref, name)))
+        else:
+            parts.append(
+                "<p class='note'>Effects by level: none differs in sign between levels or is large "
+                "at one level (all levels are in the figure below).</p>"
+            )
+    parts.append("<h2>The scenarios</h2><ul>")
     for s in scenarios:
-        parts.append(f"<li><b>{html.escape(s['name'])}</b>: {html.escape(s.get('description') or '')}")
+        own = s.get("description") or "(no description)"
+        parts.append(f"<li><b>{html.escape(s['name'])}</b>: {html.escape(own)}")
         if s is not scenarios[0]:
             diff = scenario_diff(scenarios[0], s)
             if diff:
                 parts.append(
-                    "<br><span class='note'>differs from the first in: "
+                    f"<br><span class='note'>differs from {html.escape(ref)} in: "
                     + "; ".join(
                         f"<code>{html.escape(k)}</code> {html.escape(str(a))} &rarr; {html.escape(str(b))}"
                         for k, a, b in diff
@@ -255,32 +301,53 @@ def write_compare_report(
                     + "</span>"
                 )
             else:
-                parts.append("<br><span class='note'>identical settings to the first</span>")
+                parts.append(f"<br><span class='note'>identical settings to {html.escape(ref)}</span>")
         parts.append("</li>")
     parts.append("</ul>")
     parts.append(
-        "<h2>Summary over all years</h2><p class='note'>Means over replications; differences are "
-        "paired by seed, with a 95% interval; 'clear of noise' means the interval excludes zero.</p>"
+        "<h2>Year by year</h2><p class='note'>Left: each scenario's median over replications, the "
+        "shaded band holding the middle 80% (10th to 90th percentile) of replications. Right: the "
+        "mean paired difference from the reference, its 95% interval as error bars, and the shaded "
+        "band holding the middle 80% of the paired differences.</p>"
     )
-    parts.append(_table(summary_table(outcomes, names)))
     for metric in FIGURES:
         if metric in set(yearly["metric"].astype(str)):
             parts.append(
                 metric_figure(yearly, names, metric).to_html(full_html=False, include_plotlyjs=False)
             )
     if len(names) > 1:
-        parts.append("<h2>By level and sector</h2>")
+        parts.append(
+            "<h2>By level and sector</h2><p class='note'>Bars: mean paired difference over all "
+            "years; error bars: its 95% interval.</p>"
+        )
         parts.append(level_figure(by_level, names, levels).to_html(full_html=False, include_plotlyjs=False))
         parts.append("<p class='note'>By sector (difference over all years, 95% interval):</p>")
-        t = by_sector.copy()
-        t["difference"] = [
-            f"{a:.4g} [{lo:.4g}, {hi:.4g}]"
-            for a, lo, hi in zip(t["mean_diff"], t["ci_low"], t["ci_high"], strict=True)
-        ]
-        parts.append(_table(t[["scenario", "outcome", "sector", "difference", "clear"]]))
+        rows = []
+        for _, r in by_sector.iterrows():
+            metric = str(r["outcome"])
+            rows.append(
+                {
+                    "outcome": fmt.info(metric).title(),
+                    "sector": r["sector"],
+                    "scenario": r["scenario"],
+                    "difference [95% interval]": fmt.fmt_diff(
+                        metric, r["mean_diff"], r["ci_low"], r["ci_high"]
+                    ),
+                    "verdict": fmt.verdict(metric, r["mean_diff"], r["ci_low"], r["ci_high"]),
+                }
+            )
+        t = pd.DataFrame(rows)
+        if len(t):
+            order = {m: i for i, m in enumerate(fmt.INFO)}
+            sector_order = {v: i for i, v in enumerate(dict.fromkeys(by_sector["sector"]))}
+            t["_o"] = [order.get(str(m), 99) for m in by_sector["outcome"]]
+            t["_s"] = [sector_order[v] for v in by_sector["sector"]]
+            t = t.sort_values(["_o", "_s", "scenario"], kind="stable").drop(columns=["_o", "_s"])
+        parts.append(_table(t))
     parts.append(
         "<p class='note'>The data behind every figure is in <code>data.parquet</code> (one row per run, "
-        "year, level, sector and metric) and <code>outcomes.parquet</code> (one row per run).</p>"
+        "year, level, sector and metric) and <code>outcomes.parquet</code> (one row per run); the "
+        "tables above are in <code>summary.csv</code>.</p>"
     )
     path.write_text(_page(" vs ".join(names), parts), encoding="utf-8")
 
@@ -304,8 +371,11 @@ def write_sweep_report(
     outcomes: list[str],
     reps: int,
     command: str | None,
+    warnings: list[str] | None = None,
 ) -> None:
     """The sweep report: the design, sensitivity indices, and each outcome against each parameter."""
+    from pipeline_sim.sweep import PAWN_MIN_POINTS
+
     keys = [f.key for f in factors]
     n_points = int(table["point"].nunique())
     parts = [
@@ -319,9 +389,39 @@ def write_sweep_report(
         rng = ", ".join(map(str, f.categories)) if f.categories is not None else f"{f.low:g} to {f.high:g}"
         parts.append(f"<li><code>{html.escape(f.key)}</code>: {html.escape(rng)}</li>")
     parts.append("</ul>")
+    for w in warnings or []:
+        parts.append(f"<p class='warn'><b>Note:</b> {html.escape(w)}</p>")
+    labels = {o: fmt.info(o).label for o in outcomes}
     if len(indices):
+        indices = indices.assign(outcome=[labels.get(o, o) for o in indices["outcome"]])
         parts.append("<h2>Sensitivity</h2>")
-        if "S1" in indices:
+        if "pawn_median" in indices:
+            parts.append(
+                "<p class='note'>PAWN indices (any sample): how far the outcome's distribution moves "
+                "when the parameter is held within a slice of its range, as a Kolmogorov-Smirnov "
+                "distance from 0 (no influence) to 1. Bars: median over the slices; error bars: "
+                "from the smallest to the largest slice.</p>"
+            )
+            fig = make_subplots(rows=1, cols=1)
+            for j, key in enumerate(keys):
+                s = indices[indices["parameter"] == key]
+                fig.add_trace(
+                    go.Bar(
+                        x=s["outcome"],
+                        y=s["pawn_median"],
+                        name=f"{key}: median, error bars min-max over slices",
+                        marker_color=COLORS[j % len(COLORS)],
+                        error_y={
+                            "type": "data",
+                            "symmetric": False,
+                            "array": s["pawn_max"] - s["pawn_median"],
+                            "arrayminus": s["pawn_median"] - s["pawn_min"],
+                        },
+                    )
+                )
+            fig.update_yaxes(title_text="PAWN index (KS distance, 0-1)", range=[0, 1])
+            fig.update_xaxes(title_text="outcome")
+        elif "S1" in indices:
             parts.append(
                 "<p class='note'>Sobol indices: first-order (S1, the share of the outcome's variance due to "
                 "the parameter alone) and total (ST, including its interactions), with 95% intervals.</p>"
@@ -334,7 +434,7 @@ def write_sweep_report(
                         go.Bar(
                             x=s["outcome"],
                             y=s[val],
-                            name=key,
+                            name=f"{key}: index, error bars 95% interval",
                             marker_color=COLORS[j % len(COLORS)],
                             error_y={"type": "data", "array": s[conf]},
                             showlegend=col == 1,
@@ -355,7 +455,7 @@ def write_sweep_report(
                     go.Bar(
                         x=s["outcome"],
                         y=s["mu_star"],
-                        name=key,
+                        name=f"{key}: mu*, error bars 95% interval (left), sigma (right)",
                         marker_color=COLORS[j % len(COLORS)],
                         error_y={"type": "data", "array": s["mu_star_conf"]},
                         legendgroup=key,
@@ -375,27 +475,42 @@ def write_sweep_report(
                     row=1,
                     col=2,
                 )
-        fig.update_layout(barmode="group", height=420, title="Which parameters drive which outcomes")
+        if "S1" in indices:
+            fig.update_yaxes(title_text="Sobol index (share of variance, 0-1)")
+        elif "mu_star" in indices:
+            fig.update_yaxes(title_text="elementary effect (outcome's unit)")
+        fig.update_xaxes(title_text="outcome")
+        fig.update_layout(
+            barmode="group",
+            height=460,
+            title="Which parameters drive which outcomes",
+            legend={"orientation": "h", "y": -0.35},
+        )
         parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
-        parts.append(_table(indices.round(4)))
+        parts.append(_table(indices.round(3).rename(columns=fmt.INDEX_HEADS)))
     if not len(indices):
+        why = {
+            "factorial": "a factorial design gives no sensitivity indices",
+            "lhs": f"too few parameter sets for PAWN indices (at least {PAWN_MIN_POINTS})",
+        }.get(design, "every outcome was constant or undefined over the parameter sets")
         parts.append(
-            f"<p class='note'>A {design} design gives no sensitivity indices; use "
-            "<code>--design sobol</code> or <code>morris</code> for them.</p>"
+            f"<p class='note'>No sensitivity indices: {why}. Use the lhs (PAWN), sobol or morris "
+            "design for them.</p>"
         )
     parts.append(
         "<h2>Outcomes against parameters</h2><p class='note'>Each dot is a parameter set "
-        "(mean over replications).</p>"
+        "(mean over replications); shares in %.</p>"
     )
     mean = table.groupby(["point", *keys], dropna=False)[outcomes].mean().reset_index()
     for outcome in outcomes:
-        title, ylabel, pct = FIGURES.get(outcome, (outcome, outcome, False))
+        title = FIGURES.get(outcome, fmt.info(outcome).label)
+        k = fmt.scale(outcome)
         fig = make_subplots(rows=1, cols=len(keys), subplot_titles=keys)
         for j, key in enumerate(keys, start=1):
             fig.add_trace(
                 go.Scatter(
                     x=mean[key],
-                    y=mean[outcome],
+                    y=mean[outcome] * k,
                     mode="markers",
                     showlegend=False,
                     marker={"color": COLORS[0], "opacity": 0.6},
@@ -403,8 +518,10 @@ def write_sweep_report(
                 row=1,
                 col=j,
             )
-        fig.update_yaxes(title_text=ylabel, tickformat=".0%" if pct else None, col=1)
-        fig.update_layout(title=title, height=320)
+        fig.update_yaxes(**fmt.axis(outcome))  # every panel: the same unit and tick format
+        for j, key in enumerate(keys, start=1):
+            fig.update_xaxes(title_text=key, row=1, col=j)
+        fig.update_layout(title=title, height=340)
         parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
     parts.append(
         "<p class='note'>One row per run (inputs, seed, outcomes): <code>experiments.parquet</code>; "

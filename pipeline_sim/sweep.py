@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from pipeline_sim.experiment import (
     RunSpec,
     check_scheduler,
     execute,
+    in_python_words,
     prepare_folder,
     run_outcomes,
 )
@@ -106,9 +107,10 @@ def parse_vary(items: list[str], base: str | Path | dict, overrides: dict | None
 
 def _check(base, overrides, key, value, item) -> Any:
     try:
-        scen = load_scenario(base, overrides={**(overrides or {}), key: value})
+        scen = load_scenario(base, overrides={**(overrides or {}), key: value}, overrides_label="--vary")
     except ScenarioError as exc:
-        raise ExperimentError(f"--vary {item}: {exc}") from None
+        msg = str(exc).removeprefix("--vary: ").removeprefix("--vary ")
+        raise ExperimentError(f"--vary {item}: {msg}") from None
     return _dotted(scen.model_dump(mode="json"), key)
 
 
@@ -140,14 +142,54 @@ def design_points(factors: list[Factor], design: str, samples: int, levels: int,
     return rows, problem, x
 
 
+#: base samples SALib's documentation uses for Sobol indices (N = 2^10)
+SOBOL_RECOMMENDED = 1024
+#: fewest parameter sets for PAWN indices (at least 10 per conditioning slice, 2 slices or more)
+PAWN_MIN_POINTS = 20
+
+
+def sweep_warnings(design: str, samples: int, factors: list[Factor]) -> list[str]:
+    """What a design's sensitivity indices will (not) tell, said before any run."""
+    notes = []
+    if design == "sobol" and samples < SOBOL_RECOMMENDED:
+        notes.append(
+            f"Sobol indices from {samples} base samples are unreliable (wide intervals, values "
+            f"such as S1 = 1.0 by chance); SALib's documentation uses N = {SOBOL_RECOMMENDED} "
+            f"(samples {SOBOL_RECOMMENDED})"
+        )
+    if design in ("sobol", "morris"):
+        two = [f.key for f in factors if f.categories is not None and len(f.categories) == 2]
+        if two:
+            notes.append(
+                f"{', '.join(two)}: two values only; {design} indices of a two-valued factor say "
+                "whether switching it matters, not how much of the variance it explains"
+            )
+    if design == "lhs" and samples < PAWN_MIN_POINTS:
+        notes.append(
+            f"{samples} Latin hypercube points: too few for PAWN sensitivity indices (at least "
+            f"{PAWN_MIN_POINTS}); the report shows the outcomes against each parameter only"
+        )
+    if design == "factorial":
+        notes.append(
+            "a factorial design gives no sensitivity indices; the report shows the outcomes "
+            "against each parameter (use the lhs, sobol or morris design for indices)"
+        )
+    return notes
+
+
 def sensitivity(
     design: str, problem: dict, x: np.ndarray | None, table: pd.DataFrame, outcomes: list[str]
 ) -> pd.DataFrame:
-    """First-order and total Sobol indices (or Morris mu* and sigma), with 95% intervals, for
-    each outcome (its mean over replications at each design point)."""
-    if design not in ("sobol", "morris"):
+    """Sensitivity indices of each outcome (its mean over replications at each design point):
+    first-order and total Sobol indices with 95% intervals (sobol), Morris mu* and sigma (morris),
+    or PAWN indices, which need no particular sample (lhs: median, minimum and maximum over the
+    conditioning slices of the Kolmogorov-Smirnov distance, 0 to 1). Factorial designs get none."""
+    if design not in ("sobol", "morris", "lhs") or x is None:
+        return pd.DataFrame()
+    if design == "lhs" and len(x) < PAWN_MIN_POINTS:
         return pd.DataFrame()
     from SALib.analyze import morris as morris_analyze
+    from SALib.analyze import pawn as pawn_analyze
     from SALib.analyze import sobol as sobol_analyze
 
     mean = table.groupby("point")[outcomes].mean().sort_index()
@@ -156,7 +198,20 @@ def sensitivity(
         y = mean[outcome].to_numpy(dtype=float)
         if np.isnan(y).any() or np.allclose(y, y[0]):
             continue  # undefined or constant: no variance to apportion
-        if design == "sobol":
+        if design == "lhs":
+            slices = max(2, min(10, len(y) // 10))
+            res = pawn_analyze.analyze(problem, x, y, S=slices, seed=0)
+            for j, name in enumerate(problem["names"]):
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "parameter": name,
+                        "pawn_median": res["median"][j],
+                        "pawn_min": res["minimum"][j],
+                        "pawn_max": res["maximum"][j],
+                    }
+                )
+        elif design == "sobol":
             res = sobol_analyze.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=0)
             for j, name in enumerate(problem["names"]):
                 rows.append(
@@ -189,6 +244,7 @@ class Sweep:
     folder: Path
     table: pd.DataFrame
     indices: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_sweep(
@@ -210,13 +266,37 @@ def run_sweep(
     command: str | None = None,
     notify: Callable[[str], None] | None = None,
     dashboard: bool = False,
+    cli: bool = False,
 ) -> Sweep:
     """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html
     (`notify` and `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
+    from pipeline_sim.api import check_counts
+
+    check_counts(
+        samples=(samples, 1),
+        levels=(levels, 2),
+        reps=(reps, 1),
+        seed=(seed, 0),
+        years=(years, 1),
+        workers=(workers, 1),
+    )
     try:
-        check_seeds(seed, reps)
-    except ValueError as exc:
-        raise ExperimentError(f"--seed {seed}: {exc}") from None
+        try:
+            check_seeds(seed, reps)
+        except ValueError as exc:
+            raise ExperimentError(f"seed {seed}: {exc}") from None
+        return _run_sweep(
+            base, factors, design, samples, levels, reps, seed, years, folder, outcomes, workers,
+            scheduler, resume, overwrite, on_done, command, notify, dashboard,
+        )  # fmt: skip
+    except ExperimentError as exc:
+        raise (exc if cli else in_python_words(exc)) from None
+
+
+def _run_sweep(
+    base, factors, design, samples, levels, reps, seed, years, folder, outcomes, workers, scheduler,
+    resume, overwrite, on_done, command, notify=None, dashboard=False,
+) -> Sweep:  # fmt: skip
     outcomes = outcomes or list(HEADLINE_OUTCOMES)
     unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
     if unknown:
@@ -224,6 +304,11 @@ def run_sweep(
             f"--outcome {', '.join(unknown)}: expected some of {', '.join(HEADLINE_OUTCOMES)}"
         )
     rows, problem, x = design_points(factors, design, samples, levels, seed)
+    import warnings as _warnings
+
+    notes = sweep_warnings(design, samples, factors)
+    for note in notes:
+        _warnings.warn(note, UserWarning, stacklevel=2)
     base_data = base.model_dump(mode="json")
     # every point must be a valid scenario (combinations can break cross-field rules): check first
     points = []
@@ -268,5 +353,7 @@ def run_sweep(
     indices.to_parquet(folder / "sensitivity.parquet", index=False)
     from pipeline_sim.report import write_sweep_report
 
-    write_sweep_report(folder / "report.html", base, factors, design, table, indices, outcomes, reps, command)
-    return Sweep(folder, table, indices)
+    write_sweep_report(
+        folder / "report.html", base, factors, design, table, indices, outcomes, reps, command, notes
+    )
+    return Sweep(folder, table, indices, notes)

@@ -283,10 +283,12 @@ def test_deep_nesting_in_a_dict_or_an_override_is_an_error(teaching):
         deep = [deep]
     with pytest.raises(ScenarioError, match="nested deeper"):
         load_scenario({**teaching, "description": deep})
-    with pytest.raises(ScenarioError, match=r"--set description: .*nested deeper"):
+    with pytest.raises(ScenarioError, match=r"overrides description: .*nested deeper"):
         load_scenario(teaching, overrides={"description": deep})
-    with pytest.raises(ScenarioError, match="--set"):
+    with pytest.raises(ScenarioError, match="overrides"):
         load_scenario(teaching, overrides={".".join(["a"] * 10_000): 1})
+    with pytest.raises(ScenarioError, match=r"--set description: .*nested deeper"):
+        load_scenario(teaching, overrides={"description": deep}, overrides_label="--set")
     assert loader.parse_override_value("[" * 100_000) == "[" * 100_000
 
 

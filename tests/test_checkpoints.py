@@ -114,7 +114,7 @@ def test_an_untrusted_file_is_a_warning_by_default(tmp_path):
 
 def test_the_command_line_names_a_damaged_run_file_and_recomputes_it(tmp_path):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    args = ["compare", "base.toml", "--reps", "2", "--years", "3", "--workers", "1", "-q"]
+    args = ["compare", "base.toml", "base.toml", "--reps", "2", "--years", "3", "--workers", "1", "-q"]
     first = cli(tmp_path, *args, "--out", "a")
     assert first.returncode == 0, first.stderr
     damaged = tmp_path / "a" / "runs" / "base-r0001.parquet"
@@ -226,7 +226,20 @@ def _run_unprivileged(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("where", ["runs", "folder"])
 def test_a_read_only_folder_is_refused_on_resume_before_any_run(tmp_path, where):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    args = ["compare", "base.toml", "--reps", "2", "--years", "2", "--workers", "1", "--out", "a", "-q"]
+    args = [
+        "compare",
+        "base.toml",
+        "base.toml",
+        "--reps",
+        "2",
+        "--years",
+        "2",
+        "--workers",
+        "1",
+        "--out",
+        "a",
+        "-q",
+    ]
     first = cli(tmp_path, *args)
     assert first.returncode == 0, first.stderr
     runs = tmp_path / "a" / "runs"

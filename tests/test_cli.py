@@ -47,7 +47,7 @@ def first_run(workdir):
 
 def test_run_exits_zero_and_prints_the_summary(first_run):
     assert first_run.returncode == 0, first_run.stderr
-    assert "succession gap rate" in first_run.stdout
+    assert "Succession gaps" in first_run.stdout and "1 replication" in first_run.stdout
     for level in ("provincial", "district", "commune", "all"):
         assert level in first_run.stdout
     assert "Traceback" not in first_run.stderr

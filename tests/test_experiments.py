@@ -228,7 +228,7 @@ def test_compare_report_is_self_contained_and_the_data_is_tidy(tmp_path):
 )
 def test_bad_compare_input_fails_before_any_run(tmp_path, args, message):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = cli(tmp_path, "compare", *args, "-q")
+    proc = cli(tmp_path, "compare", "base.toml", *args, "-q")
     assert proc.returncode != 0
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.parquet"))
@@ -240,7 +240,7 @@ def test_unwritable_output_folder_fails_before_any_run(tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = cli(tmp_path, "compare", "base.toml", "--out", str(locked / "x"), "-q")
+    proc = cli(tmp_path, "compare", "base.toml", "base.toml", "--out", str(locked / "x"), "-q")
     assert proc.returncode != 0 and "not writable" in proc.stderr
 
 

@@ -47,6 +47,6 @@ def test_an_asked_for_dashboard_is_on_localhost_too():
 
 def test_dashboard_without_a_local_scheduler_is_refused(tmp_path):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
-    proc = cli(tmp_path, "compare", "base.toml", "--dashboard", "-q")
+    proc = cli(tmp_path, "compare", "base.toml", "base.toml", "--dashboard", "-q")
     assert proc.returncode == 2 and "--dashboard needs --scheduler local" in proc.stderr
     assert not (tmp_path / "results").exists()

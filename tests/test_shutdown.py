@@ -66,7 +66,18 @@ def _kill_all(procs: dict[int, int]) -> None:
 def test_workers_and_resource_tracker_end_when_compare_is_killed(tmp_path):
     (tmp_path / "base.toml").write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
     out = tmp_path / "cmp"
-    cmd = [sys.executable, "-m", "pipeline_sim.cli", "compare", "base.toml", "--reps", "60", "--years", "6"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline_sim.cli",
+        "compare",
+        "base.toml",
+        "base.toml",
+        "--reps",
+        "60",
+        "--years",
+        "6",
+    ]
     proc = subprocess.Popen(
         [*cmd, "--workers", "2", "--out", str(out), "-q"],
         cwd=tmp_path,

@@ -270,7 +270,7 @@ def test_any_scenario_file_loads_cleanly_or_runs(tmp_path_factory, entries, pare
     try:
         scen = load_scenario(path, overrides=overrides)
     except ScenarioError as exc:
-        assert_clean_error(exc, (str(path), "--set", str(folder)))
+        assert_clean_error(exc, (str(path), "overrides", str(folder)))
         return
     assert_runs_to_finite_metrics(scen)
 
@@ -385,7 +385,7 @@ def test_any_set_option_loads_cleanly_or_runs(tmp_path_factory, sets):
     try:
         scen = load_scenario(path, overrides=overrides)
     except ScenarioError as exc:
-        assert_clean_error(exc, (str(path), "--set"))
+        assert_clean_error(exc, (str(path), "overrides"))
         return
     assert_runs_to_finite_metrics(scen)
 

@@ -213,16 +213,16 @@ def parse_override_value(text: str) -> Any:
         return text
 
 
-def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+def set_dotted(raw: dict[str, Any], key: str, value: Any, label: str = "overrides") -> None:
     """Set `a.b.c = value` in a nested dict, creating tables on the way."""
     parts = key.split(".")
     if not all(parts) or len(parts) > MAX_DEPTH:
-        raise ScenarioError(f"--set {shown(key)}: expected a dotted key such as planning.mode")
+        raise ScenarioError(f"{label} {shown(key)}: expected a dotted key such as planning.mode")
     node = raw
     for part in parts[:-1]:
         nxt = node.setdefault(part, {})
         if not isinstance(nxt, dict):
-            raise ScenarioError(f"--set {shown(key)}: '{shown(part)}' is a value, not a table")
+            raise ScenarioError(f"{label} {shown(key)}: '{shown(part)}' is a value, not a table")
         node = nxt
     node[parts[-1]] = value
 
@@ -284,7 +284,25 @@ def _display(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _format_validation(exc: ValidationError, origin: dict[str, str], default_file: str) -> str:
+def _close_keys(loc: tuple) -> list[str]:
+    """Keys of the table holding `loc` that look like its last part (for "did you mean")."""
+    import difflib
+
+    from pydantic import BaseModel
+
+    model: Any = Scenario
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return difflib.get_close_matches(str(loc[-1]), list(getattr(model, "model_fields", {})), n=3)
+
+
+def _format_validation(
+    exc: ValidationError, origin: dict[str, str], default_file: str, override_label: str = "overrides"
+) -> str:
     lines = []
     for err in exc.errors(include_url=False):
         loc = shown(".".join(str(p) for p in err["loc"]), 200)
@@ -298,13 +316,13 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
             matches = [k for k in origin if k.startswith(probe + ".")]
             if matches:
                 sources = [origin[k] for k in matches]
-                file = "--set" if "--set" in sources else sources[0]
+                file = override_label if override_label in sources else sources[0]
                 break
             probe = probe.rpartition(".")[0]
         msg = shown(err["msg"], 400)
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        if file in ("--set", "<scenario dict>") or default_file == "<scenario dict>":
+        if file in (override_label, "<scenario dict>") or default_file == "<scenario dict>":
             pass
         elif Path(file).resolve() == Path(default_file).resolve():
             file = default_file
@@ -313,6 +331,11 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
         file = shown(file, limit=10 * MAX_PATH_CHARS)
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not a setting of this table; see `pipeline-sim show --schema`)"
+            close = _close_keys(tuple(err["loc"]))
+            if close:
+                prefix = ".".join(str(p) for p in err["loc"][:-1])
+                guesses = [f"{prefix}.{c}" if prefix else c for c in close]
+                msg = f"unknown key; did you mean {' or '.join(guesses)}? (see `pipeline-sim show --schema`)"
             lines.append(f"{file}: {loc}: {msg}")
             continue
         got = err.get("input")
@@ -325,12 +348,15 @@ def _format_validation(exc: ValidationError, origin: dict[str, str], default_fil
 def load_scenario(
     source: str | Path | dict[str, Any],
     overrides: dict[str, Any] | None = None,
+    overrides_label: str = "overrides",
 ) -> Scenario:
     """Load, resolve and validate a scenario.
 
     Args:
         source: a path to a TOML file, or a dict with the same structure as a file.
         overrides: dotted keys to set after loading, e.g. ``{"planning.mode": "open"}``.
+        overrides_label: how errors name where the overrides came from (the command line
+            passes "--set").
 
     Raises:
         ScenarioError: with a message naming the file, the key and what was expected.
@@ -352,14 +378,14 @@ def load_scenario(
         if origin.get("name") != str(_resolved(path)):
             raw["name"] = path.stem  # a file's own name, not one inherited through `extends`
     for key, value in (overrides or {}).items():
-        _check_depth(value, f"--set {shown(key)}")
-        set_dotted(raw, key, value)
-        origin[key] = "--set"
+        _check_depth(value, f"{overrides_label} {shown(key)}")
+        set_dotted(raw, key, value, overrides_label)
+        origin[key] = overrides_label
     raw = _expand_defaults(raw)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(_format_validation(exc, origin, label)) from None
+        raise ScenarioError(_format_validation(exc, origin, label, overrides_label)) from None
     try:
         check_memory(scenario)
     except ValueError as exc:

@@ -151,8 +151,7 @@ class Hierarchy(Section):
     sectors: list[Label] = Field(
         default_factory=list,
         max_length=MAX_SECTORS,
-        description="Sectors (blocs): Party, State, Front and mass organisations (DESIGN.md); names "
-        "as for levels.",
+        description="Sectors (blocs): Party, State, Front and mass organisations; names as for levels.",
     )
     key_ranks: list[Literal["head", "deputy", "member"]] = Field(
         default_factory=lambda: ["head"],

@@ -460,7 +460,7 @@ def dashboard(
 
     missing = [m for m in ("solara", "anywidget", "mesa.visualization") if not _importable(importlib.util, m)]
     if missing:
-        fail(f"the dashboard needs {', '.join(missing)}: install it with  {DASHBOARD_INSTALL}")
+        fail(f"the dashboard needs {', '.join(missing)}: install it with  {escape(DASHBOARD_INSTALL)}")
     if scenario is not None:
         load(scenario)  # report a bad file here, with its key, not in the browser
     if lessons is not None:

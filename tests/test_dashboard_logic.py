@@ -326,7 +326,7 @@ def test_the_career_view_tells_a_story(dash_page):
     _button(box, "Find one").click()
     html = " ".join(w.unsafe_innerHTML or "" for w in _find(box, object) if hasattr(w, "unsafe_innerHTML"))
     assert "What happened" in html
-    assert "<td>" in html
+    assert "<td" in html and "Assessed" in html
 
 
 def test_unit_numbers_are_consistent_with_the_model(scenario):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 import time
@@ -226,6 +227,7 @@ def hierarchy_figure() -> go.Figure:
 
 
 def update_hierarchy(fig, table, colour: str) -> None:
+    """The units coloured by `colour` (restyled in place: a zoomed view stays as the class left it)."""
     column = COLOUR_BY[colour]
     fig.data[0].update(
         ids=list(table["name"]),
@@ -288,7 +290,7 @@ def Prose(text: str, classes: list[str] | None = None, style: str = ""):
 
 
 @solara.component
-def SideControls(session: Session, side: str, on_change):
+def SideControls(session: Session, side: str, on_change, tick: int):
     """The controls of one side (Mesa's UserInputs), showing what the side's model runs."""
     values = session.sides[side].controls()
     params: dict[str, dict] = {}
@@ -305,7 +307,7 @@ def SideControls(session: Session, side: str, on_change):
         elif c.kind == "int":
             params[name] = {
                 "type": "SliderInt",
-                "label": c.label,
+                "label": f"{c.label}: {values[name]}",
                 "value": values[name],
                 "min": int(c.low),
                 "max": int(c.high),
@@ -314,7 +316,7 @@ def SideControls(session: Session, side: str, on_change):
         else:
             params[name] = {
                 "type": "SliderFloat",
-                "label": c.label,
+                "label": f"{c.label}: {values[name]:g}",
                 "value": values[name],
                 "min": c.low,
                 "max": c.high,
@@ -340,8 +342,9 @@ def Controller(session: Session, tick: solara.Reactive[int], playing: solara.Rea
     def play_loop():
         while playing.value and not session.finished:
             start = time.perf_counter()
-            advance(session)
-            tick.value += 1
+            with session.busy():
+                advance(session)
+                tick.value += 1
             left = SPEEDS[speed.value] / 1000 - (time.perf_counter() - start)
             time.sleep(max(left, 0.02))
         playing.value = False
@@ -349,14 +352,16 @@ def Controller(session: Session, tick: solara.Reactive[int], playing: solara.Rea
     solara.lab.use_task(play_loop, dependencies=[playing.value], prefer_threaded=True)
 
     def one_year():
-        advance(session)
-        tick.value += 1
+        with session.busy():
+            advance(session)
+            tick.value += 1
 
     def one_term():
         first = session.scenario.simulation.start_year
         since = session.year + 1 - first
-        advance(session, session.term_years - since % session.term_years)
-        tick.value += 1
+        with session.busy():
+            advance(session, session.term_years - since % session.term_years)
+            tick.value += 1
 
     def reset():
         playing.value = False
@@ -391,8 +396,8 @@ def Controller(session: Session, tick: solara.Reactive[int], playing: solara.Rea
 def CompareView(session: Session, tick: int, on_control):
     metric = solara.use_reactive("bench_strength")
     with solara.Columns([1, 1, 3]):
-        SideControls(session, "A", on_control)
-        SideControls(session, "B", on_control)
+        SideControls(session, "A", on_control, tick)
+        SideControls(session, "B", on_control, tick)
         with solara.Column():
             LiveFigure(outcome_figure, lambda fig: update_outcomes(fig, session), [tick])
             solara.Select(
@@ -436,7 +441,7 @@ def HierarchyView(session: Session, tick: int, active: bool):
         if idx:
             unit.value = int(idx[0])
 
-    with solara.Columns([3, 2]):
+    with solara.Columns([1, 1]):
         with solara.Column():
             with solara.Row():
                 solara.ToggleButtonsSingle(value=side, values=["A", "B"])
@@ -462,7 +467,7 @@ def HierarchyView(session: Session, tick: int, active: bool):
                 f"{row['posts']} posts, {row['vacancies']} vacant, {row['gaps']} succession gaps, "
                 f"bench strength {bench} (share of key posts with a planned successor)."
             )
-            solara.DataFrame(posts, items_per_page=25)
+            solara.DataFrame(posts, items_per_page=20)
 
 
 @solara.component
@@ -495,7 +500,7 @@ def CareerView(session: Session, tick: int, active: bool):
         else:
             message.value = f"Nobody yet who {kind.value}: run a few years first."
 
-    with solara.Row(style={"align-items": "center"}):
+    with solara.Row(style={"align-items": "center"}, classes=["career-view"]):
         solara.ToggleButtonsSingle(value=side, values=["A", "B"])
         solara.Select("Someone who", values=list(story), value=kind, dense=True, style={"max-width": "320px"})
         solara.Button("Find one", on_click=find, color="primary", classes=["find-cadre"])
@@ -509,21 +514,51 @@ def CareerView(session: Session, tick: int, active: bool):
         solara.Warning(f"No cadre number {uid.value} on side {side.value}.")
         return
     heading, lines = told
-    icons = {
-        "entry": "🟢",
-        "post": "🏛️",
-        "pool": "📋",
-        "rotation": "🔁",
-        "discipline": "⚠️",
-        "exit": "🔚",
-        "grade": "📝",
-    }
-    rows = "\n".join(f"| {x['year']} | {icons.get(x['kind'], '')} {x['text']} |" for x in lines)
-    Prose(f"### {heading}", classes=["career-heading"])
+    solara.HTML(tag="h3", unsafe_innerHTML=html.escape(heading), classes=["career-heading"])
     if not lines:
         Prose("Nothing recorded yet for this cadre in the simulated years.")
     else:
-        Prose("| Year | What happened |\n|---|---|\n" + rows, classes=["career-timeline"])
+        solara.HTML(tag="div", unsafe_innerHTML=timeline_html(lines), classes=["career-timeline"])
+
+
+#: how each kind of entry is tagged in a career timeline
+TAGS = {
+    "entry": ("entry", "#2e7d32"),
+    "post": ("post", "#1565c0"),
+    "pool": ("planning", "#6a1b9a"),
+    "rotation": ("rotation", "#ef6c00"),
+    "discipline": ("discipline", "#c62828"),
+    "exit": ("exit", "#424242"),
+}
+
+
+def timeline_html(lines: list[dict]) -> str:
+    """One row per year: the year, the assessment grade, and what happened, each event tagged."""
+    years: dict[int, dict] = {}
+    for line in lines:
+        row = years.setdefault(int(line["year"]), {"grade": "", "events": []})
+        if line["kind"] == "grade":
+            row["grade"] = line["text"].removeprefix("assessed ")
+        else:
+            row["events"].append(line)
+    cell = "padding:3px 10px;border-bottom:1px solid #e0e0e0;vertical-align:top"
+    out = [
+        '<table style="border-collapse:collapse;font-size:0.95em">',
+        f'<tr><th style="{cell};text-align:left">Year</th><th style="{cell};text-align:left">Assessed</th>'
+        f'<th style="{cell};text-align:left">What happened</th></tr>',
+    ]
+    for year, row in sorted(years.items()):
+        events = "<br>".join(
+            f'<span style="color:{TAGS.get(e["kind"], (e["kind"], "#555"))[1]};font-weight:600">'
+            f"{TAGS.get(e['kind'], (e['kind'], ''))[0]}</span> {html.escape(e['text'])}"
+            for e in row["events"]
+        )
+        out.append(
+            f'<tr><td style="{cell}">{year}</td><td style="{cell}">{html.escape(row["grade"])}</td>'
+            f'<td style="{cell}">{events}</td></tr>'
+        )
+    out.append("</table>")
+    return "".join(out)
 
 
 @solara.component
@@ -618,8 +653,9 @@ def Page():
     solara.use_effect(background, [])
 
     def on_control(side: str, name: str, value):
-        session.set_control(side, name, value)
-        tick.value += 1
+        with session.busy():
+            session.set_control(side, name, value)
+            tick.value += 1
 
     solara.Title("pipeline-sim dashboard")
     version = tick.value * 10_000 + band_tick.value

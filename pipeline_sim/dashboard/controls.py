@@ -96,7 +96,7 @@ CONTROLS: dict[str, Control] = {
         ),
         Control(
             "pool_size",
-            "Pool size (candidates per post)",
+            "Pool size",
             "int",
             ("planning.max_candidates",),
             low=1,
@@ -105,7 +105,7 @@ CONTROLS: dict[str, Control] = {
         ),
         Control(
             "removal",
-            "Removal of disciplined holders",
+            "Removal",
             "choice",
             ("integrity.removal",),
             options=("strict", "lenient"),
@@ -113,7 +113,7 @@ CONTROLS: dict[str, Control] = {
         ),
         Control(
             "rotation_rate",
-            "Rotation rate (share a year)",
+            "Rotation rate",
             "float",
             ("rotation.rate",),
             low=0.0,
@@ -122,13 +122,13 @@ CONTROLS: dict[str, Control] = {
         ),
         Control(
             "two_term_rule",
-            "Two-term limit for heads",
+            "Two-term rule",
             "bool",
             ("rotation.two_term_rule",),
         ),
         Control(
             "nonlocal_rule",
-            "Non-local secretaries and chairs",
+            "Non-local rule",
             "bool",
             ("rotation.nonlocal_posts",),
             to_keys=_nonlocal_keys,
@@ -143,10 +143,10 @@ CONTROLS: dict[str, Control] = {
             option_labels={"worst_first": "worst first"},
             help="how pool candidates and unplanned appointees are ranked",
         ),
-        Control("fast_track", "Fast track for the young", "bool", ("fast_track.enabled",)),
+        Control("fast_track", "Fast track", "bool", ("fast_track.enabled",)),
         Control(
             "structure_targets",
-            "Structure targets (women, young, minorities)",
+            "Structure targets",
             "bool",
             ("planning.structure_targets",),
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,11 @@ class Band:
         self.values: dict[str, list[list[float]]] = {m: [] for m in OUTCOMES}
         self.years: list[int] = []
 
-    def advance(self, side: Side, stop: threading.Event) -> bool:
-        """Simulate one year of every extra seed, if behind `side`; False if nothing was to do."""
+    def advance(self, side: Side, stop: threading.Event, idle: threading.Event | None = None) -> bool:
+        """Simulate one year of every extra seed, if behind `side`; False if nothing was to do.
+
+        With `idle`, each seed waits for it to be set (the interface is not busy) before it runs.
+        """
         if not self.models:
             return False
         target = side.year
@@ -145,6 +149,9 @@ class Band:
         changes = [c for c in list(side.changes) if c.year == year]
         row: dict[str, list[float]] = {m: [] for m in OUTCOMES}
         for m in self.models:
+            while idle is not None and not idle.wait(0.1):
+                if stop.is_set():
+                    return False
             if stop.is_set():
                 return False
             for c in changes:
@@ -182,6 +189,10 @@ class Session:
         self._bands: dict[str, Band] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: set while the interface is not stepping or redrawing: the background seeds wait for it
+        self.idle = threading.Event()
+        self.idle.set()
+        self._busy = 0
         self._new_bands()
 
     # -- stepping ---------------------------------------------------------------------------
@@ -197,6 +208,20 @@ class Session:
     @property
     def term_years(self) -> int:
         return self.scenario.simulation.term_years
+
+    @contextmanager
+    def busy(self):
+        """Hold the background seeds back (between their models) while the interface works."""
+        with self.lock:
+            self._busy += 1
+            self.idle.clear()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._busy -= 1
+                if self._busy == 0:
+                    self.idle.set()
 
     def step(self, years: int = 1) -> None:
         with self.lock:
@@ -259,7 +284,7 @@ class Session:
         stop = stop or self._stop
         with self.lock:
             pairs = [(self.sides[name], self._bands[name]) for name in self.sides]
-        done = [band.advance(side, stop) for side, band in pairs]
+        done = [band.advance(side, stop, self.idle) for side, band in pairs]
         return any(done)
 
     def start_background(self) -> None:

@@ -123,9 +123,13 @@ class Dash:
 def dash(solara_server, page_session):
     import solara.server.app
 
-    os.environ["PIPELINE_SIM_DASHBOARD_SEEDS"] = "2"
-    os.environ["PIPELINE_SIM_DASHBOARD_SCENARIO"] = ""
-    os.environ["PIPELINE_SIM_DASHBOARD_LESSONS"] = ""
+    settings = {
+        "PIPELINE_SIM_DASHBOARD_SEEDS": "2",
+        "PIPELINE_SIM_DASHBOARD_SCENARIO": "",
+        "PIPELINE_SIM_DASHBOARD_LESSONS": "",
+    }
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
     if "__default__" in solara.server.app.apps:
         solara.server.app.apps["__default__"].close()
     app_script = solara.server.app.AppScript("pipeline_sim.dashboard.app")
@@ -150,6 +154,11 @@ def dash(solara_server, page_session):
     page.goto("about:blank")
     d.session.stop()
     app_script.close()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def test_the_page_loads(dash):

@@ -265,8 +265,11 @@ class Session:
     # -- background seeds -------------------------------------------------------------------
 
     def _new_bands(self) -> None:
+        # the old thread stops at its next check; it is not waited for (it may be waiting for the
+        # lock that the caller holds)
         running = self._thread is not None
-        self.stop()
+        self._stop.set()
+        self._thread = None
         self._stop = threading.Event()
         self._bands = {name: Band(side, self.extra_seeds) for name, side in self.sides.items()}
         if running:

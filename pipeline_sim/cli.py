@@ -478,6 +478,13 @@ def dashboard(
         "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
     }
     os.environ.update(env)
+    from solara.server import settings as solara_settings
+
+    if not (solara_settings.assets.proxy_cache_dir / "@widgetti").is_dir():
+        fail(
+            f"the page assets (package solara-assets) are missing from "
+            f"{solara_settings.assets.proxy_cache_dir}: install them with  {escape(DASHBOARD_INSTALL)}"
+        )
     out.print(f"dashboard at [bold]http://{host}:{port}[/] (Ctrl+C to stop)")
     from solara.__main__ import main as solara_main
 

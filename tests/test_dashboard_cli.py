@@ -91,3 +91,19 @@ def test_the_server_listens_on_127_0_0_1_only(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_without_the_local_assets_it_says_how_to_install_them(tmp_path):
+    pytest.importorskip("solara")
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
+    env.update(NO_COLOR="1", TERM="dumb", SOLARA_ASSETS_PROXY_CACHE_DIR=str(tmp_path / "none"))
+    res = subprocess.run(
+        [sys.executable, "-m", "pipeline_sim.cli", "dashboard", "--port", str(_free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert "solara-assets" in res.stderr and 'pip install "pipeline-sim[dashboard]"' in res.stderr

@@ -252,11 +252,11 @@ def test_the_hierarchy_shows_a_units_posts(dash):
     page = dash.page
     dash.tab("Hierarchy")
     page.locator(".js-plotly-plot .treemap").first.wait_for()
-    # a click on a commune of the treemap selects it (a click on a district zooms into it)
+    # a click on a unit's own posts in the treemap selects the unit
     time.sleep(1.0)  # the treemap redraws when its tab is shown
-    box = page.locator(".js-plotly-plot .treemap text", has_text="Commune 4.1").first.bounding_box()
+    box = page.locator(".js-plotly-plot .treemap text", has_text="District 3: own posts").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.get_by_text("Commune 4.1 (commune").wait_for()
+    page.get_by_text("District 3 (district").wait_for()
     dash.choose(".unit-detail", "Unit", "District 2")
     page.get_by_text("District 2 (district").wait_for()
     detail = page.locator(".unit-detail").inner_text()

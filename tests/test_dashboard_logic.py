@@ -337,3 +337,19 @@ def test_unit_numbers_are_consistent_with_the_model(scenario):
     key_vacant = int(((m.posts.holder < 0) & m.posts.key).sum())
     assert table["key_vacancies"].sum() == key_vacant
     assert np.nanmax(table["bench"]) <= 1.0
+
+
+def test_treemap_points_map_back_to_units(scenario):
+    pytest.importorskip("solara")
+    pytest.importorskip("mesa.visualization")
+    from pipeline_sim.dashboard.app import treemap_points
+
+    s = Session(scenario, extra_seeds=0)
+    table = unit_table(s.sides["A"].model)
+    unit_of, columns = treemap_points(table)
+    assert len(unit_of) == len(columns["ids"]) == len(set(columns["ids"]))
+    assert sum(columns["values"]) == table["posts"].sum()  # every post counted once
+    own = [i for i, label in enumerate(columns["labels"]) if label.endswith("own posts")]
+    assert len(own) == 1 + 6  # the province and its six districts
+    assert [columns["labels"][i] for i in own][:2] == ["Province: own posts", "District 1: own posts"]
+    assert all(columns["parents"][i] == table["name"][unit_of[i]] for i in own)

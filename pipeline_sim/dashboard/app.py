@@ -226,23 +226,44 @@ def hierarchy_figure() -> go.Figure:
     return fig
 
 
+OWN = "own posts"
+
+
+def treemap_points(table) -> tuple[list[int], dict[str, list]]:
+    """The treemap's points: every unit, then, for every unit with units below it, a leaf of its
+    own posts (plotly zooms into a unit with children when it is clicked, and sends no click; a
+    click on that leaf selects the unit). Returns (unit of each point, trace columns)."""
+    has_kids = set(table["parent"]) - {""}
+    parents = [u for u, name in enumerate(table["name"]) if name in has_kids]
+    unit_of = list(range(len(table))) + parents
+    names = list(table["name"])
+    columns = {
+        "ids": names + [f"{names[u]} · {OWN}" for u in parents],
+        "labels": names + [f"{names[u]}: {OWN}" for u in parents],
+        "parents": list(table["parent"]) + [names[u] for u in parents],
+        "values": [0 if u in parents else int(table["posts"].iloc[u]) for u in range(len(table))]
+        + [int(table["posts"].iloc[u]) for u in parents],
+    }
+    return unit_of, columns
+
+
 def update_hierarchy(fig, table, colour: str) -> None:
     """The units coloured by `colour` (restyled in place: a zoomed view stays as the class left it)."""
     column = COLOUR_BY[colour]
+    unit_of, columns = treemap_points(table)
+    values = table[column].fillna(0).tolist()
+    data = table[["vacancies", "gaps", "bench"]].fillna(0).round(2).values.tolist()
     fig.data[0].update(
-        ids=list(table["name"]),
-        labels=list(table["name"]),
-        parents=list(table["parent"]),
-        values=list(table["posts"]),
+        **columns,
         marker={
-            "colors": list(table[column].fillna(0)),
+            "colors": [values[u] for u in unit_of],
             "colorscale": "Blues" if column == "bench" else "Reds",
             "cmin": 0,
             "cmax": max(1.0, float(table[column].max(skipna=True) or 0)),
             "showscale": True,
             "colorbar": {"title": {"text": colour}},
         },
-        customdata=table[["vacancies", "gaps", "bench"]].fillna(0).round(2).values.tolist(),
+        customdata=[data[u] for u in unit_of],
         hovertemplate="%{label}<br>vacancies %{customdata[0]}<br>gaps %{customdata[1]}"
         "<br>bench %{customdata[2]}<extra></extra>",
     )
@@ -438,8 +459,9 @@ def HierarchyView(session: Session, tick: int, active: bool):
     def clicked(data):
         points = data.get("points", {}) if isinstance(data, dict) else {}
         idx = points.get("point_indexes") or []
-        if idx:
-            unit.value = int(idx[0])
+        unit_of = treemap_points(table)[0]
+        if idx and 0 <= int(idx[0]) < len(unit_of):
+            unit.value = unit_of[int(idx[0])]
 
     with solara.Columns([1, 1]):
         with solara.Column():

@@ -254,6 +254,7 @@ def test_the_hierarchy_shows_a_units_posts(dash):
     page.locator(".js-plotly-plot .treemap").first.wait_for()
     # a click on a unit's own posts in the treemap selects the unit
     time.sleep(1.0)  # the treemap redraws when its tab is shown
+    dash.shot("hierarchy")
     box = page.locator(".js-plotly-plot .treemap text", has_text="District 3: own posts").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_text("District 3 (district").wait_for()
@@ -261,7 +262,8 @@ def test_the_hierarchy_shows_a_units_posts(dash):
     page.get_by_text("District 2 (district").wait_for()
     detail = page.locator(".unit-detail").inner_text()
     assert "Party secretary" in detail and "planning pool" in detail.lower()
-    dash.shot("hierarchy")
+    time.sleep(1.5)  # plotly zooms into the clicked unit
+    dash.shot("hierarchy-unit")
 
 
 def test_no_console_errors_and_no_request_leaves_this_machine(dash):

@@ -247,10 +247,14 @@ def treemap_points(table) -> tuple[list[int], dict[str, list]]:
     return unit_of, columns
 
 
-def update_hierarchy(fig, table, colour: str) -> None:
-    """The units coloured by `colour` (restyled in place: a zoomed view stays as the class left it)."""
+def update_hierarchy(fig, table, colour: str, resets: int = 0) -> None:
+    """The units coloured by `colour`, restyled in place. Plotly zooms into a clicked unit; each
+    `resets` step shows the whole province again (the two spellings of the top level make every
+    reset a change that is sent to the page)."""
     column = COLOUR_BY[colour]
     unit_of, columns = treemap_points(table)
+    if resets:
+        columns["level"] = "" if resets % 2 == 0 else str(table["name"].iloc[0])
     values = table[column].fillna(0).tolist()
     data = table[["vacancies", "gaps", "bench"]].fillna(0).round(2).values.tolist()
     fig.data[0].update(
@@ -456,12 +460,24 @@ def HierarchyView(session: Session, tick: int, active: bool):
         lambda: unit_posts(model, unit.value).drop(columns=["holder_uid"]), [key.current, unit.value]
     )
 
+    clicks = solara.use_reactive(0)
+    resets = solara.use_reactive(0)
+
     def clicked(data):
         points = data.get("points", {}) if isinstance(data, dict) else {}
         idx = points.get("point_indexes") or []
         unit_of = treemap_points(table)[0]
         if idx and 0 <= int(idx[0]) < len(unit_of):
             unit.value = unit_of[int(idx[0])]
+            clicks.value += 1
+
+    def zoom_out():
+        # after plotly's zoom into the clicked unit has played, show the whole province again
+        if clicks.value:
+            time.sleep(1.0)
+            resets.value += 1
+
+    solara.use_thread(zoom_out, dependencies=[clicks.value])
 
     with solara.Columns([1, 1]):
         with solara.Column():
@@ -470,8 +486,8 @@ def HierarchyView(session: Session, tick: int, active: bool):
                 solara.Select("Colour by", values=list(COLOUR_BY), value=colour, dense=True)
             LiveFigure(
                 hierarchy_figure,
-                lambda fig: update_hierarchy(fig, table, colour.value),
-                [key.current, colour.value],
+                lambda fig: update_hierarchy(fig, table, colour.value, resets.value),
+                [key.current, colour.value, resets.value],
                 on_click=clicked,
             )
         with solara.Column(classes=["unit-detail"]):

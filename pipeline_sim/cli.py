@@ -778,6 +778,81 @@ def show(
         fail("give a scenario file, or one of --phases, --schema, --metrics")
 
 
+DASHBOARD_INSTALL = 'pip install "pipeline-sim[dashboard]"'
+
+
+@app.command()
+def dashboard(
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Scenario TOML file (default: scenarios/teaching.toml, or the built-in teaching one)."
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (only this machine by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8765,
+    lessons: Annotated[
+        Path | None, typer.Option("--lessons", help="Folder of lesson files (default: the shipped lessons).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=0, max=20, help="Extra seeds per side for the noise bands.")] = 3,
+) -> None:
+    """Open the teaching dashboard: two provinces side by side, live charts, careers and lessons."""
+    import importlib.util
+    import os
+
+    missing = [m for m in ("solara", "anywidget", "mesa.visualization") if not _importable(importlib.util, m)]
+    if missing:
+        fail(f"the dashboard needs {', '.join(missing)}: install it with  {escape(DASHBOARD_INSTALL)}")
+    if scenario is not None:
+        load(scenario)  # report a bad file here, with its key, not in the browser
+    if lessons is not None:
+        from pipeline_sim.dashboard.lessons import LessonError, load_lessons
+
+        try:
+            load_lessons(lessons)
+        except LessonError as exc:
+            fail(str(exc))
+    env = {
+        "PIPELINE_SIM_DASHBOARD_SCENARIO": str(scenario.resolve()) if scenario else "",
+        "PIPELINE_SIM_DASHBOARD_LESSONS": str(lessons.resolve()) if lessons else "",
+        "PIPELINE_SIM_DASHBOARD_SEEDS": str(seeds),
+        # everything from this machine: no usage statistics, assets from the local cache only
+        "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+    }
+    os.environ.update(env)
+    from solara.server import settings as solara_settings
+
+    if not (solara_settings.assets.proxy_cache_dir / "@widgetti").is_dir():
+        fail(
+            f"the page assets (package solara-assets) are missing from "
+            f"{solara_settings.assets.proxy_cache_dir}: install them with  {escape(DASHBOARD_INSTALL)}"
+        )
+    out.print(f"dashboard at [bold]http://{host}:{port}[/] (Ctrl+C to stop)")
+    from solara.__main__ import main as solara_main
+
+    sys.argv = [
+        "solara",
+        "run",
+        "pipeline_sim.dashboard.app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+    ]
+    solara_main()
+
+
+def _importable(util, name: str) -> bool:
+    try:
+        return util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def main() -> None:
     app()
 

@@ -804,7 +804,7 @@ def dashboard(
 
     missing = [m for m in ("solara", "anywidget", "mesa.visualization") if not _importable(importlib.util, m)]
     if missing:
-        fail(f"the dashboard needs {', '.join(missing)}: install it with  {escape(DASHBOARD_INSTALL)}")
+        fail(f"the dashboard needs {', '.join(missing)}: install it with  {DASHBOARD_INSTALL}")
     if scenario is not None:
         load(scenario)  # report a bad file here, with its key, not in the browser
     if lessons is not None:
@@ -827,7 +827,7 @@ def dashboard(
     if not (solara_settings.assets.proxy_cache_dir / "@widgetti").is_dir():
         fail(
             f"the page assets (package solara-assets) are missing from "
-            f"{solara_settings.assets.proxy_cache_dir}: install them with  {escape(DASHBOARD_INSTALL)}"
+            f"{solara_settings.assets.proxy_cache_dir}: install them with  {DASHBOARD_INSTALL}"
         )
     out.print(f"dashboard at [bold]http://{host}:{port}[/] (Ctrl+C to stop)")
     from solara.__main__ import main as solara_main

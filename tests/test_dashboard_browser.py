@@ -22,6 +22,8 @@ pytest.importorskip("playwright.sync_api", reason='needs Playwright: pip install
 pytest.importorskip("solara.server.starlette", reason='needs Solara: pip install -e ".[test]"')
 
 CHROMIUM = os.environ.get("PIPELINE_SIM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).is_file() and os.environ.get("PIPELINE_SIM_REQUIRE_BROWSER"):
+    raise RuntimeError(f"PIPELINE_SIM_REQUIRE_BROWSER is set but there is no Chromium at {CHROMIUM}")
 if not Path(CHROMIUM).is_file():
     pytest.skip(
         "no Chromium to drive: install one with `apt-get install -y chromium` (Debian, Ubuntu) "

@@ -29,11 +29,12 @@ from pipeline_sim.folders import (
     holds_results,
     release,
     replace,
+    spool_folder,
     staging,
     try_claim,
 )
 from pipeline_sim.metrics import ALL
-from pipeline_sim.model import HEADLINE, PipelineModel
+from pipeline_sim.model import PipelineModel
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
 from pipeline_sim.scenario.schema import check_seeds
 
@@ -156,10 +157,9 @@ def run(
     n_workers = min(workers or 1, len(seeds))
     spool = None
     if scenario.output.event_log or scenario.output.holders != "none":
-        import tempfile
         import weakref
 
-        spool = Path(tempfile.mkdtemp(prefix="pipeline-sim-run-"))
+        spool = spool_folder()
     paths = [
         None if spool is None else (spool / f"events-{rep:04d}.parquet", spool / f"holders-{rep:04d}.parquet")
         for rep in range(len(seeds))
@@ -285,8 +285,18 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-#: the printed summary: the model's headline metrics but the raw counts
-SUMMARY_METRICS = tuple(m for m in HEADLINE if m not in ("key_vacancies", "cadres"))
+#: the rows of the printed summary, in order (the headline metrics but the raw counts)
+SUMMARY_METRICS = (
+    "succession_gap_rate",
+    "bench_strength",
+    "vacant_posts",
+    "ready_successors_per_post",
+    "quality_in_office",
+    "women_in_office",
+    "young_in_office",
+    "women_in_planning",
+    "young_in_planning",
+)
 
 
 def summarize(metrics: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
@@ -393,6 +403,19 @@ def write_results(result: RunResult, out: Path, overwrite: bool = False, command
     return target
 
 
+def write_run_summary(result: RunResult, path: Path) -> None:
+    """The printed summary as a table: one row per outcome with its unit, one column per level,
+    numbers formatted as printed (the numbers themselves are in metrics.parquet)."""
+    from pipeline_sim.formatting import summary_rows
+
+    summary = result.summary()
+    rows = [
+        {"outcome": label, "unit": unit, **dict(zip(map(str, summary.index), cells, strict=True))}
+        for label, unit, cells in summary_rows(summary, SUMMARY_METRICS)
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
 def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     import mesa
 
@@ -409,7 +432,7 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
         "# Fully resolved scenario used for these results\n" + dumps_toml(scenario_to_dict(result.scenario)),
         encoding="utf-8",
     )
-    result.summary().to_csv(folder / "summary.csv")
+    write_run_summary(result, folder / "summary.csv")
     manifest = {
         "scenario": result.scenario.name,
         "package_version": __version__,

@@ -287,7 +287,8 @@ def shown_path(path: Path) -> Path:
 
 def print_summary(result) -> None:
     """Headline outcomes: one row per metric, one column per level (and all), with units."""
-    from pipeline_sim.formatting import SHORT, fmt_value, info, units_note, value_decimals
+    from pipeline_sim.api import SUMMARY_METRICS
+    from pipeline_sim.formatting import summary_rows, units_note
 
     summary = result.summary()
     years = sorted(result.metrics["year"].unique()) if len(result.metrics) else []
@@ -304,15 +305,8 @@ def print_summary(result) -> None:
     for level in summary.index:
         table.add_column(str(level), justify="right", no_wrap=True)
     has_band = "gap_rate_p10" in summary.columns
-    for name in SUMMARY_METRICS:
-        values = [row.get(name) for _, row in summary.iterrows()]
-        d = value_decimals(name, [v for v in values if v is not None])
-        table.add_row(SHORT.get(name, info(name).label), *[fmt_value(name, v, d) for v in values])
-        if name == "succession_gap_rate" and has_band:
-            lo, hi = summary["gap_rate_p10"], summary["gap_rate_p90"]
-            d = value_decimals(name, [*lo, *hi])
-            band = [f"{fmt_value(name, a, d)}-{fmt_value(name, b, d)}" for a, b in zip(lo, hi, strict=True)]
-            table.add_row("  10-90% of reps", *band)
+    for label, _unit, cells in summary_rows(summary, SUMMARY_METRICS):
+        table.add_row(label, *cells)
     out.print(table)
     m = result.scenario.metrics
     out.print(
@@ -324,20 +318,6 @@ def print_summary(result) -> None:
         style="dim",
         highlight=False,
     )
-
-
-#: the rows of the printed summary, in order
-SUMMARY_METRICS = (
-    "succession_gap_rate",
-    "bench_strength",
-    "vacant_posts",
-    "ready_successors_per_post",
-    "quality_in_office",
-    "women_in_office",
-    "young_in_office",
-    "women_in_planning",
-    "young_in_planning",
-)
 
 
 def claim_default(names: list[str], kind: str, overrides: dict | None = None) -> Path:

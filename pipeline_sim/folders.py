@@ -195,6 +195,21 @@ def clean_stale(parent: Path) -> list[Path]:
     return removed
 
 
+def spool_folder(prefix: str = "pipeline-sim-run-") -> Path:
+    """A new temporary folder for a run's spooled tables, marked with this process; such folders
+    of processes that are gone are removed first (a run killed before it finished)."""
+    root = Path(tempfile.gettempdir())
+    for entry in root.glob(prefix + "*"):
+        owner = _owner(entry) if entry.is_dir() and not entry.is_symlink() else None
+        if owner is None or _alive(owner):
+            continue
+        if all(f.is_file() and f.name.endswith((".parquet", OWNER_FILE)) for f in entry.iterdir()):
+            shutil.rmtree(entry, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    _mark(folder)
+    return folder
+
+
 # --- claiming -----------------------------------------------------------------------------------
 
 

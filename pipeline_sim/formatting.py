@@ -320,3 +320,24 @@ def units_note(metrics, differences: bool = True, short: bool = False) -> str:
     notes = [f"{names[m]}: {info(m).unit}" for m in metrics if not is_share(m)]
     text = "Shares in %" + ("; differences of shares in percentage points (pp)" if differences else "")
     return text + ("; " + "; ".join(notes) if notes else "") + "."
+
+
+def summary_rows(summary, metrics) -> list[tuple[str, str, list[str]]]:
+    """The rows of a run's summary (terminal and summary.csv): (label, unit, one cell per level),
+    the gap rate followed by its 10-90% range over replications when there are several."""
+    rows = []
+    has_band = "gap_rate_p10" in summary.columns
+    for name in metrics:
+        values = [row.get(name) for _, row in summary.iterrows()]
+        d = value_decimals(name, [v for v in values if v is not None])
+        unit = f"% of {info(name).unit}" if is_share(name) else info(name).unit
+        rows.append((SHORT.get(name, info(name).label), unit, [fmt_value(name, v, d) for v in values]))
+        if name == "succession_gap_rate" and has_band:
+            lo, hi = summary["gap_rate_p10"], summary["gap_rate_p90"]
+            d = value_decimals(name, [*lo, *hi])
+            band = [
+                "-" if a != a or b != b else f"{fmt_value(name, a, d)}-{fmt_value(name, b, d)}"
+                for a, b in zip(lo, hi, strict=True)
+            ]
+            rows.append(("  10-90% of reps", unit, band))
+    return rows

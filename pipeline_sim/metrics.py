@@ -1,4 +1,4 @@
-"""Outcome definitions (DESIGN.md, "What is measured"), the yearly tally and vacancy chains.
+"""Outcome definitions (the README, "Metrics"), the yearly tally and vacancy chains.
 
 Every metric is reported per year by level and sector of the post (or of the cadre, for head counts
 and exits), with "all" rows for the totals. Ratios are recomputed from the summed parts at every

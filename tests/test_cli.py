@@ -80,9 +80,10 @@ def test_results_scenario_manifest_and_summary(workdir, first_run):
     assert manifest["scenario"] == "teach"
     assert manifest["seeds"] == [1]
     assert manifest["years"] == [2021, 2022]
-    summary = pd.read_csv(out / "summary.csv", index_col=0)
-    assert "succession_gap_rate" in summary.columns
-    assert list(summary.index) == ["provincial", "district", "commune", "all"]
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns) == ["outcome", "unit", "provincial", "district", "commune", "all"]
+    gaps = summary.set_index("outcome").loc["Succession gaps"]
+    assert gaps["unit"] == "% of key-post vacancies" and gaps["all"].endswith("%")
     events = pd.read_parquet(out / "events.parquet")
     assert {"year", "kind", "cause", "cadre", "post", "chain"} <= set(events.columns)
 

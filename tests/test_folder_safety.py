@@ -222,3 +222,21 @@ def test_a_staging_folder_of_a_dead_run_is_removed_but_complete_results_are_kept
     assert cli(scratch, "run", "base.toml", "-q").returncode == 0
     assert not (results / ".base.new-0000").exists()
     assert (results / "kept" / "manifest.json").exists()
+
+
+def test_spool_folders_of_killed_runs_are_removed_at_the_next_run(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = {"pid": 2**22 + 4321, "host": os.uname().nodename, "start": None}
+    stale = tmp_path / "pipeline-sim-run-old"
+    stale.mkdir()
+    (stale / folders.OWNER_FILE).write_text(json.dumps(dead), encoding="utf-8")
+    (stale / "events-0000.parquet").write_bytes(b"x")
+    other = tmp_path / "pipeline-sim-run-mine"
+    other.mkdir()
+    (other / folders.OWNER_FILE).write_text(json.dumps(dead), encoding="utf-8")
+    (other / "notes.txt").write_text("not ours", encoding="utf-8")
+    new = folders.spool_folder()
+    assert not stale.exists() and other.exists(), "only folders holding spooled tables are removed"
+    assert new.exists() and folders.claimed_by_me(new)

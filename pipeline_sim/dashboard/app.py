@@ -34,6 +34,8 @@ from pipeline_sim.dashboard.views import (
     unit_table,
 )
 
+#: outcomes that are shares (percent axes; differences in percentage points)
+SHARES = {"succession_gap_rate", "bench_strength", "women_in_office", "young_in_office"}
 COLOURS = {"A": "#1f77b4", "B": "#d62728"}
 BANDS = {"A": "rgba(31,119,180,0.15)", "B": "rgba(214,39,40,0.15)"}
 SPEEDS = {"slow (1 year/s)": 1000, "normal (2 years/s)": 500, "fast (4 years/s)": 250, "fastest": 0}
@@ -139,6 +141,9 @@ def outcome_figure() -> go.Figure:
         margin={"l": 40, "r": 10, "t": 40, "b": 30},
         legend={"orientation": "h", "y": -0.08},
     )
+    for i, metric in enumerate(names):  # shares as percent
+        if metric in SHARES:
+            fig.update_yaxes(tickformat=".1%", row=i // 3 + 1, col=i % 3 + 1)
     return fig
 
 
@@ -210,7 +215,9 @@ def update_difference(fig, session: Session, metric: str) -> None:
     years, diff, band_years, low, high = difference(session, metric)
     fig.data[0].x, fig.data[0].y = _xy_band(band_years, low, high)
     fig.data[1].x, fig.data[1].y = years, diff
-    fig.layout.title = f"Difference A − B: {OUTCOMES[metric]}"
+    share = metric in SHARES
+    fig.layout.title = f"Difference A − B: {OUTCOMES[metric]}" + (" (percentage points)" if share else "")
+    fig.layout.yaxis.tickformat = ".1%" if share else ""
     zero = {"type": "line", "x0": 0, "x1": 1, "y0": 0, "y1": 0, "xref": "x domain", "yref": "y"}
     zero["line"] = {"color": "grey", "width": 1}
     fig.layout.shapes = [zero] + [
@@ -419,7 +426,10 @@ def Controller(session: Session, tick: solara.Reactive[int], playing: solara.Rea
 
 @solara.component
 def CompareView(session: Session, tick: int, on_control):
+    shown = solara.use_reactive(OUTCOMES["bench_strength"])
     metric = solara.use_reactive("bench_strength")
+    by_label = {label: name for name, label in OUTCOMES.items()}
+    metric.value = by_label.get(shown.value, "bench_strength")
     with solara.Columns([1, 1, 3]):
         SideControls(session, "A", on_control, tick)
         SideControls(session, "B", on_control, tick)
@@ -427,8 +437,8 @@ def CompareView(session: Session, tick: int, on_control):
             LiveFigure(outcome_figure, lambda fig: update_outcomes(fig, session), [tick])
             solara.Select(
                 "Difference of",
-                values=list(OUTCOMES),
-                value=metric,
+                values=list(OUTCOMES.values()),
+                value=shown,
                 dense=True,
                 style={"max-width": "300px"},
             )

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline_sim.dashboard.controls import CONTROLS
-from pipeline_sim.model import HEADLINE
+from pipeline_sim.metrics import METRICS
 
 
 class LessonError(Exception):
@@ -52,9 +52,12 @@ class Step(BaseModel):
     @field_validator("watch")
     @classmethod
     def _known_metrics(cls, watch: list[str]) -> list[str]:
-        unknown = [m for m in watch if m not in HEADLINE]
+        unknown = [m for m in watch if m not in METRICS]
         if unknown:
-            raise ValueError(f"unknown outcome(s) {unknown}; outcomes are {list(HEADLINE)}")
+            raise ValueError(
+                f"unknown outcome(s) {unknown}; outcomes are the metrics of `pipeline-sim show --metrics`, "
+                "e.g. succession_gap_rate, vacant_key_posts, bench_strength, quality_in_office"
+            )
         return watch
 
     @field_validator("a", "b")

@@ -22,7 +22,7 @@ from pipeline_sim.scenario import Scenario, load_scenario
 #: the outcomes charted, with their labels and whether a higher value is better
 OUTCOMES: dict[str, str] = {
     "succession_gap_rate": "Succession gap rate",
-    "key_vacancies": "Vacant key posts",
+    "vacant_key_posts": "Vacant key posts",
     "bench_strength": "Bench strength",
     "quality_in_office": "Quality in office",
     "women_in_office": "Women in office",

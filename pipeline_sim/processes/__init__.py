@@ -1,4 +1,4 @@
-"""The phases of a year, one module each, in the order of DESIGN.md.
+"""The phases of a year, one module each, in the order the README gives (`pipeline-sim show --phases`).
 
 Each module has ``NAME``, ``SUMMARY`` and ``run(model)``. Phases never import each other: they
 read and change the model's tables, using the shared operations of ``pipeline_sim.world``.

@@ -1,4 +1,4 @@
-"""Record: the year's metrics (DESIGN.md "What is measured") and the Mesa DataCollector."""
+"""Record: the year's metrics (the README, "Metrics") and the Mesa DataCollector."""
 
 from __future__ import annotations
 

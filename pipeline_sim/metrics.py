@@ -354,13 +354,15 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["age_in_office_mean"] = _ratio(count(hg, age[hrows]), n_held)
     out["holder_age_mean"] = _ratio(count(ag, age[arows]), n_all)
     # grades of the last assessment, over cadres in service, by their own level and sector
-    live = np.flatnonzero(c.status == ACTIVE)
-    last = recent_grade(model)[live]
-    graded = last != NO_GRADE
-    cg = c.level[live].astype(np.int64) * nS + c.sector[live]
-    n_graded = count(cg[graded])
+    # one pass: bin = (group, grade) for graded cadres in service, a last bin for everyone else
+    k = len(GRADES)
+    last = recent_grade(model).astype(np.int64)
+    gbin = (c.level.astype(np.int64) * nS + c.sector) * k + last
+    gbin[(c.status != ACTIVE) | (last == NO_GRADE)] = G * k
+    by_grade = np.bincount(gbin, minlength=G * k + 1)[: G * k].reshape(G, k).astype(float)
+    n_graded = _table(by_grade.sum(axis=1), nL, nS)
     for code, g in enumerate(GRADES):
-        out[f"grade_{g}_share"] = _ratio(count(cg[last == code]), n_graded)
+        out[f"grade_{g}_share"] = _ratio(_table(by_grade[:, code], nL, nS), n_graded)
     out["first_key_age_mean"] = _ratio(tally["first_key_age_sum"], tally["first_key_n"])
     out["first_key_service_left_mean"] = _ratio(tally["first_key_service_left_sum"], tally["first_key_n"])
 

@@ -285,23 +285,21 @@ class Bodies:
 
 
 def _status_of(model: PipelineModel, uids: np.ndarray) -> np.ndarray:
-    """Status code of each cadre (in service, or the cause they left by)."""
+    """Status code of each cadre (in service, or the cause they left by), found among the rows in
+    use and the archive of those who left."""
     c = model.cadres
     out = np.full(len(uids), ACTIVE, dtype=np.int8)
     if not len(uids):
         return out
-    live = c.uid
-    order = np.argsort(live, kind="stable")
-    pos = np.searchsorted(live[order], uids)
-    pos = np.minimum(pos, len(live) - 1)
-    found = live[order][pos] == uids
-    out[found] = c.status[order[pos[found]]]
-    if (~found).any():
-        arch = c.archived()
-        a_order = np.argsort(arch["uid"], kind="stable")
-        a_pos = np.minimum(np.searchsorted(arch["uid"][a_order], uids[~found]), max(len(a_order) - 1, 0))
-        if len(a_order):
-            hit = arch["uid"][a_order][a_pos] == uids[~found]
-            idx = np.flatnonzero(~found)
-            out[idx[hit]] = arch["status"][a_order[a_pos[hit]]]
+    order = np.argsort(uids)
+    wanted = uids[order]
+
+    def fill(uid: np.ndarray, status: np.ndarray) -> None:
+        hit = np.flatnonzero(np.isin(uid, wanted))
+        if len(hit):
+            out[order[np.searchsorted(wanted, uid[hit])]] = status[hit]
+
+    for uid, status in zip(c.archive["uid"], c.archive["status"], strict=True):
+        fill(uid, status)
+    fill(c.uid, c.status)  # rows in use last: a row not yet reused still holds its cadre
     return out

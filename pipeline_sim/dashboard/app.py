@@ -213,11 +213,12 @@ def difference(session: Session, metric: str) -> tuple[list, list, list, list, l
 
 def update_difference(fig, session: Session, metric: str) -> None:
     years, diff, band_years, low, high = difference(session, metric)
-    fig.data[0].x, fig.data[0].y = _xy_band(band_years, low, high)
-    fig.data[1].x, fig.data[1].y = years, diff
     share = metric in SHARES
+    k = 100.0 if share else 1.0  # a difference of shares in percentage points
+    fig.data[0].x, fig.data[0].y = _xy_band(band_years, [k * v for v in low], [k * v for v in high])
+    fig.data[1].x, fig.data[1].y = years, [k * v for v in diff]
     fig.layout.title = f"Difference A − B: {OUTCOMES[metric]}" + (" (percentage points)" if share else "")
-    fig.layout.yaxis.tickformat = ".1%" if share else ""
+    fig.layout.yaxis.ticksuffix = " pp" if share else ""
     zero = {"type": "line", "x0": 0, "x1": 1, "y0": 0, "y1": 0, "xref": "x domain", "yref": "y"}
     zero["line"] = {"color": "grey", "width": 1}
     fig.layout.shapes = [zero] + [

@@ -447,6 +447,7 @@ class PipelineModel(mesa.Model):
         holders["ever_key"][:] = p.key
         in_post = rng.integers(0, 6, p.n)
         holders["post_start"][:] = self.year - in_post
+        holders["lead_years"][:] = in_post  # at least the years in the post held now
         holders["entry_year"][:] = np.minimum(holders["entry_year"], self.year - in_post)
         holders["grassroots"][:] |= rng.random(p.n) < 0.5
         block = {k: np.concatenate([holders[k], staff[k]]) for k in holders}

@@ -447,6 +447,20 @@ class Appointment(Section):
         0.5, description="Under best_worst_mix: share of decisions that pick the best. [E]"
     )
     n_networks: PosInt = Field(4, le=100, description="Patronage networks per locality (factions). [E]")
+    female_score_gap: SignedPoints = Field(
+        0.0,
+        description="Points taken from a woman's selection score wherever planning and appointments "
+        "rank candidates (every rule but random): the lower odds of promotion for women that the "
+        "falling share of women at each level up shows (docs/sources.md §8). 0 = none. [E]",
+    )
+    service_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        0.0,
+        description="Points per year of service added to the selection score (experience counts "
+        "beside assessed merit). [E]",
+    )
+    leadership_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        0.0, description="Points per year in leadership posts added to the selection score. [E]"
+    )
 
 
 class Congress(Section):
@@ -458,9 +472,6 @@ class Congress(Section):
         4.0,
         description="A holder continuing into the new term needs 48 months left (Dir. 45/2025).",
     )
-
-
-Age = Annotated[float, Field(ge=15.0, le=100.0, allow_inf_nan=False)]
 
 
 class Body(Section):

@@ -47,6 +47,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "locality": (np.int32, (), -1),  # current locality
     "rotated": (np.bool_, (), False),
     "ever_key": (np.bool_, (), False),
+    "lead_years": (np.int16, (), 0),  # years spent in leadership posts (counted at each year end)
     "breadth": (np.float32, (), 0.0),  # varied experience (see operations.experience_breadth)
     # assessment
     # grades of the last HISTORY years, 0 excellent .. 3 not completed; year y is in column y % HISTORY

@@ -153,18 +153,32 @@ def selection_score(model: PipelineModel, rows: np.ndarray, rule: str, stream: s
     ties are broken by the (deterministic) sort that uses the score.
     """
     c = model.cadres
+    if rule == "random":
+        return model.stream(stream).random(len(rows))
     if rule in ("merit", "worst_first"):
         merit = c.merit[rows].astype(np.float64)
         ft = model.scenario.fast_track
         if ft.enabled:
             merit = merit + ft.planning_bonus * c.fast_track[rows]
-        return merit if rule == "merit" else -merit
+        return merit + _preference(model, rows) if rule == "merit" else -merit - _preference(model, rows)
     if rule == "seniority":
         # earlier entry first; among equals, the better assessed
-        return (model.year - c.entry_year[rows]).astype(np.float64) + 1e-3 * c.merit[rows]
-    if rule == "random":
-        return model.stream(stream).random(len(rows))
+        score = (model.year - c.entry_year[rows]).astype(np.float64) + 1e-3 * c.merit[rows]
+        return score + _preference(model, rows)
     raise ValueError(f"unknown selection rule {rule!r}")
+
+
+def _preference(model: PipelineModel, rows: np.ndarray) -> np.ndarray | float:
+    """Points of the selection score beyond assessed merit: experience (years of service and in
+    leadership, by their weights) and the score gap of women (appointment.* keys)."""
+    app, c = model.scenario.appointment, model.cadres
+    if not (app.female_score_gap or app.service_weight or app.leadership_weight):
+        return 0.0
+    return (
+        app.service_weight * (model.year - c.entry_year[rows])
+        + app.leadership_weight * c.lead_years[rows]
+        - app.female_score_gap * c.female[rows]
+    )
 
 
 def unit_head_network(model: PipelineModel) -> np.ndarray:

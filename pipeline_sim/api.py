@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_sim.folders import (
+    RUN_FILES,
     FolderError,
     check_out,
     claim_fresh,
@@ -355,20 +356,6 @@ def claim_out_dir(out: Path, overwrite: bool) -> Path:
         return claim_out(out, overwrite)
     except FolderError as exc:
         raise OutputError(str(exc)) from None
-
-
-#: the files of a run's results folder, the manifest last (a folder with a manifest is complete)
-RUN_FILES = (
-    "metrics.parquet",
-    "events.parquet",
-    "holders.parquet",
-    "posts.parquet",
-    "units.parquet",
-    "bodies.parquet",
-    "scenario.toml",
-    "summary.csv",
-    "manifest.json",
-)
 
 
 def write_results(result: RunResult, out: Path, overwrite: bool = False, command: str | None = None) -> Path:

@@ -34,12 +34,8 @@ OWNER_FILE = ".pipeline-sim-owner"
 #: files whose presence says a folder holds pipeline-sim results
 RESULT_MARKERS = ("manifest.json", "comparison.json", "sweep.json")
 
-#: every entry pipeline-sim writes in a results folder (folders map to the suffixes of their files);
-#: a folder holding anything else is never replaced or removed
-RESULT_FILES = {
-    "manifest.json",
-    "comparison.json",
-    "sweep.json",
+#: the files of a run's results folder, the manifest last (a folder with a manifest is complete)
+RUN_FILES = (
     "metrics.parquet",
     "events.parquet",
     "holders.parquet",
@@ -48,6 +44,15 @@ RESULT_FILES = {
     "bodies.parquet",
     "scenario.toml",
     "summary.csv",
+    "manifest.json",
+)
+
+#: every entry pipeline-sim writes in a results folder (folders map to the suffixes of their files);
+#: a folder holding anything else is never replaced or removed
+RESULT_FILES = {
+    *RUN_FILES,
+    "comparison.json",
+    "sweep.json",
     "data.parquet",
     "outcomes.parquet",
     "differences.parquet",

@@ -99,97 +99,72 @@ def default_young_age(levels: list[str]) -> dict[str, float]:
     return {lvl: (45.0 if lvl == "central" else 40.0) for lvl in levels}
 
 
+def _central_committee(central_party_members: int, provincial_chairs: int) -> dict[str, Any]:
+    """A Central Committee of the central leaders, part of the central party and state members,
+    every provincial secretary and the people's committee chairs of the first provinces; first
+    election <=55, re-election <=60, 10 special cases (13th Congress; rules.md §6)."""
+    return {
+        "label": "Central Committee",
+        "posts": [
+            "central.party.head",
+            "central.party.deputy",
+            f"central.party.member:{central_party_members}",
+            "central.state.head",
+            "central.state.deputy",
+            "central.state.member:30",
+            "central.front.head",
+            "central.front.deputy:1",
+            "provincial.party.head",
+            f"provincial.state.head@{provincial_chairs}",
+        ],
+        "first_time_max_age": 55.0,
+        "reelect_max_age": 60.0,
+        "special_cases": 10,
+    }
+
+
+def _politburo(central_party_members: int) -> dict[str, Any]:
+    """The central party head and deputies, the state head and some central party members;
+    re-election <=65 (rules.md §6)."""
+    return {
+        "label": "Politburo",
+        "posts": [
+            "central.party.head",
+            "central.party.deputy",
+            "central.state.head",
+            f"central.party.member:{central_party_members}",
+        ],
+        "reelect_max_age": 65.0,
+    }
+
+
+# Provincial standing committees, 15 members each (rules.md §9, 15-17 observed).
+PROVINCIAL_STANDING = {
+    "label": "provincial standing committees",
+    "posts": [
+        "provincial.party.head",
+        "provincial.party.deputy",
+        "provincial.party.member:9",
+        "provincial.state.head",
+        "provincial.front.head",
+    ],
+}
+
 #: bodies elected at congress, by preset (rules.md §6, §7a, §8)
 BODIES: dict[str, dict[str, Any]] = {
+    # 13th CC full members: 109 central and 71 local seats (dantri.com.vn 2026-01-24): 1 + 10 + 60
+    # + 1 + 5 + 30 + 1 + 1 central, 63 secretaries + 8 chairs; Politburo 18 (rules.md §7a).
     "historic": {
-        # 13th CC full members: 109 central and 71 local seats (dantri.com.vn 2026-01-24): here
-        # the central party, state and Front leaders and part of the central party and state
-        # members, all 63 provincial secretaries and 8 provincial people's committee chairs. First
-        # election <=55, re-election <=60, 10 special cases (13th Congress; rules.md §6).
-        "central_committee": {
-            "label": "Central Committee",
-            "posts": [
-                "central.party.head",
-                "central.party.deputy",
-                "central.party.member:60",
-                "central.state.head",
-                "central.state.deputy",
-                "central.state.member:30",
-                "central.front.head",
-                "central.front.deputy:1",
-                "provincial.party.head",
-                "provincial.state.head@8",
-            ],
-            "first_time_max_age": 55.0,
-            "reelect_max_age": 60.0,
-            "special_cases": 10,
-        },
-        # Politburo 18 at the 13th Congress (rules.md §7a): here the central party head and
-        # deputies, the state head and 6 of the central party members; re-election <=65.
-        "politburo": {
-            "label": "Politburo",
-            "posts": [
-                "central.party.head",
-                "central.party.deputy",
-                "central.state.head",
-                "central.party.member:6",
-            ],
-            "reelect_max_age": 65.0,
-        },
-        # Provincial standing committees, 15 members each (rules.md §9, 15-17 observed).
-        "provincial_standing": {
-            "label": "provincial standing committees",
-            "posts": [
-                "provincial.party.head",
-                "provincial.party.deputy",
-                "provincial.party.member:9",
-                "provincial.state.head",
-                "provincial.front.head",
-            ],
-        },
+        "central_committee": _central_committee(60, 8),
+        "politburo": _politburo(6),
+        "provincial_standing": PROVINCIAL_STANDING,
     },
+    # 14th CC full members: 123 central and 57 local seats, all 34 provincial secretaries
+    # (dantri.com.vn 2026-01-24; vnexpress); Politburo 19 (rules.md §7a).
     "reform2025": {
-        # 14th CC full members: 123 central and 57 local seats, all 34 provincial secretaries
-        # (dantri.com.vn 2026-01-24; vnexpress).
-        "central_committee": {
-            "label": "Central Committee",
-            "posts": [
-                "central.party.head",
-                "central.party.deputy",
-                "central.party.member:74",
-                "central.state.head",
-                "central.state.deputy",
-                "central.state.member:30",
-                "central.front.head",
-                "central.front.deputy:1",
-                "provincial.party.head",
-                "provincial.state.head@23",
-            ],
-            "first_time_max_age": 55.0,
-            "reelect_max_age": 60.0,
-            "special_cases": 10,
-        },
-        # Politburo 19 at the 14th Congress (rules.md §7a).
-        "politburo": {
-            "label": "Politburo",
-            "posts": [
-                "central.party.head",
-                "central.party.deputy",
-                "central.state.head",
-                "central.party.member:7",
-            ],
-            "reelect_max_age": 65.0,
-        },
-        "provincial_standing": {
-            "label": "provincial standing committees",
-            "posts": [
-                "provincial.party.head",
-                "provincial.party.deputy",
-                "provincial.party.member:9",
-                "provincial.state.head",
-                "provincial.front.head",
-            ],
-        },
+        "central_committee": _central_committee(74, 23),
+        "politburo": _politburo(7),
+        "provincial_standing": PROVINCIAL_STANDING,
     },
     # One province: its standing committee (rules.md §9: 15).
     "teaching": {

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 
-def cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def cli(cwd: Path, *args: str, timeout: float = 300, columns: int = 120) -> subprocess.CompletedProcess:
+    """The command in a terminal of `columns` columns, without colours."""
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
-    env.update(NO_COLOR="1", TERM="dumb", COLUMNS="120")
+    env.update(NO_COLOR="1", TERM="dumb", COLUMNS=str(columns))
     return subprocess.run(
         [sys.executable, "-m", "pipeline_sim.cli", *args],
         cwd=cwd,

@@ -4,15 +4,14 @@ warnings before any run, and the checks of the Python interface."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 
 from pipeline_sim import ArgumentError, ScenarioError, load_scenario, run
 from pipeline_sim import formatting as fmt
@@ -26,16 +25,7 @@ TEACH = {"name": "teach", "simulation": {"years": 3}, "hierarchy": {"preset": "t
 
 def cli80(cwd, *args, timeout=600) -> subprocess.CompletedProcess:
     """The command line in an 80-column terminal, without colours."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR",)}
-    env.update(NO_COLOR="1", TERM="dumb", COLUMNS="80")
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline_sim.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+    return cli(cwd, *args, timeout=timeout, columns=80)
 
 
 # ----------------------------------------------------------------------------------------------

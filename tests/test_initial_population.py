@@ -105,8 +105,10 @@ def test_discipline_does_not_climb_through_the_first_term(small_runs):
         disciplined = t[[c for c in t.columns if c.startswith("disciplined_")]].sum(axis=1)
         first, later = disciplined.iloc[0], disciplined.iloc[5:].mean()
         assert 0.75 * later <= first <= later / 0.75, disciplined.tolist()
-        share = t["undetected_violation_share"]
-        assert 0.75 * share.iloc[5:].mean() <= share.iloc[0] <= share.iloc[5:].mean() / 0.75
+    # the share of holders with an undetected violation: about 100 holders at this scale, so the
+    # seeds are pooled (one seed's year varies by about 10%)
+    share = pd.concat([_totals(m)["undetected_violation_share"] for m in small_runs], axis=1).mean(axis=1)
+    assert 0.75 * share.iloc[5:].mean() <= share.iloc[0] <= share.iloc[5:].mean() / 0.75, share.tolist()
 
 
 def test_initial_violations_are_the_steady_state_of_the_violation_process():

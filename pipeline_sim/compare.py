@@ -192,6 +192,10 @@ def compare(
     notes = check_comparison(scenarios, reps, years)
     for note in notes:
         _warnings.warn(note, UserWarning, stacklevel=2)
+    if years is not None:  # what is run, saved and reported: --years replaces each one's length
+        scenarios = [s.model_copy(deep=True) for s in scenarios]
+        for s in scenarios:
+            s.simulation.years = years
     manifest = _manifest(scenarios, reps, seed, years)
     try:
         check_scheduler(scheduler)

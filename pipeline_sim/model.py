@@ -22,6 +22,7 @@ from pipeline_sim.processes import work as work_phase
 from pipeline_sim.rosters import Rosters, posts_frame, units_frame
 from pipeline_sim.scenario import Scenario, load_scenario
 from pipeline_sim.scenario.loader import check_memory
+from pipeline_sim.scenario.schema import RANKS
 from pipeline_sim.world import start
 from pipeline_sim.world.bodies import Bodies, select_posts
 from pipeline_sim.world.cadres import ACTIVE, CadreTable
@@ -485,6 +486,8 @@ class PipelineModel(mesa.Model):
         c.competence += served * (
             np.float32(w.competence_growth) + np.float32(w.varied_experience_bonus) * c.breadth
         )
+        if init.steady_competence:
+            self._steady_competence()
         # two years of assessment history, then the first planning
         for _ in range(2):
             self.year += 1
@@ -495,6 +498,28 @@ class PipelineModel(mesa.Model):
         planning_phase.run(self, force=True)
         self.tally.reset()
         self.events.blocks.clear()
+
+    def _steady_competence(self) -> None:
+        """Shift the competence of each group of initial holders (level and rank) and staff
+        (level) to its steady-state mean (`initial.holder_competence_mean`,
+        `initial.staff_competence_mean`), keeping the spread within the group; groups without a
+        mean keep the grade bonus."""
+        init, c, p = self.scenario.initial, self.cadres, self.posts
+        rows = np.flatnonzero(c.status == ACTIVE)
+        held = c.post[rows] >= 0
+        level = c.level[rows].astype(np.int64)
+        rank = np.where(held, p.rank[np.maximum(c.post[rows], 0)], STAFF_RANK).astype(np.int64)
+        group = level * (STAFF_RANK + 1) + rank
+        target = np.full(self.units.n_levels * (STAFF_RANK + 1), np.nan)
+        for key, mean in init.holder_competence_mean.items():
+            lvl, rk = key.split(".")
+            target[self.levels.index(lvl) * (STAFF_RANK + 1) + RANKS.index(rk)] = mean
+        for lvl, mean in init.staff_competence_mean.items():
+            target[self.levels.index(lvl) * (STAFF_RANK + 1) + STAFF_RANK] = mean
+        n = np.bincount(group, minlength=len(target))
+        now = np.bincount(group, weights=c.competence[rows], minlength=len(target)) / np.maximum(n, 1)
+        shift = np.where(np.isnan(target), 0.0, target - now)
+        c.competence[rows] += shift[group].astype(np.float32)
 
     def _draw_start_groups(
         self, female: np.ndarray, second: np.ndarray, age: np.ndarray

@@ -158,6 +158,8 @@ def test_an_unattainable_profile_is_warned_about(tmp_path: Path):
             "initial.groups.x",
         ),
         ("[initial.groups.x]\nage_mean = 12.0\n", "age_mean"),
+        ('[initial.holder_competence_mean]\n"central.chief" = 1.0\n', "initial.holder_competence_mean"),
+        ("[initial.staff_competence_mean]\nnowhere = 1.0\n", "initial.staff_competence_mean"),
     ],
 )
 def test_bad_groups_are_clear_errors(tmp_path: Path, table: str, key: str):

@@ -17,6 +17,7 @@ from pipeline_sim.scenario.presets import (
     default_start_groups,
     default_young_age,
     preset_table,
+    steady_competence,
 )
 from pipeline_sim.scenario.schema import RANKS, Scenario
 
@@ -269,6 +270,11 @@ def _expand_defaults(raw: dict[str, Any]) -> dict[str, Any]:
                         if one in given:  # posts given by selectors replace a body, and so on
                             groups[name].pop(other, None)
             raw["initial"] = {**initial, "groups": deep_merge(groups, initial.get("groups", {}))}
+            steady = steady_competence(preset)
+            for key, part in (("holder_competence_mean", "holders"), ("staff_competence_mean", "staff")):
+                given = raw["initial"].get(key, {})
+                if isinstance(given, dict):
+                    raw["initial"][key] = {**steady.get(part, {}), **given}
         levels = raw["hierarchy"].get("levels")
         if isinstance(levels, list) and all(isinstance(x, str) for x in levels):
             for table, key, factory in (

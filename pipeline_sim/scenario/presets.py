@@ -241,3 +241,16 @@ START_GROUPS: dict[str, dict[str, Any]] = {
 
 def default_start_groups(preset: str) -> dict[str, Any]:
     return copy.deepcopy(START_GROUPS.get(preset, {}))
+
+
+def steady_competence(preset: str) -> dict[str, dict[str, float]]:
+    """The steady-state competence means of a preset ({"holders": {"level.rank": mean}, "staff":
+    {level: mean}}) from pipeline_sim/data/steady_start.toml; empty if it has none."""
+    import tomllib
+    from importlib import resources
+
+    path = resources.files("pipeline_sim") / "data" / "steady_start.toml"
+    if not path.is_file():
+        return {}
+    table = tomllib.loads(path.read_text(encoding="utf-8"))
+    return copy.deepcopy(table.get(preset, {}))

@@ -355,6 +355,24 @@ class InitialPopulation(Section):
     competence_bonus_per_grade: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
         0.15, description="Initial competence advantage per rank step up the hierarchy. [E]"
     )
+    steady_competence: bool = Field(
+        True,
+        description="Start the latent competence of holders (by level and rank) and staff (by "
+        "level) at the means of the model's own steady state (holder_competence_mean, "
+        "staff_competence_mean), so that quality in office does not trend while merit selection "
+        "sorts the start; false: the grade bonus alone.",
+    )
+    holder_competence_mean: dict[str, Annotated[float, Field(ge=-10.0, le=20.0)]] = Field(
+        default_factory=dict,
+        description="Mean latent competence of initial holders by 'level.rank' (defaults by preset: "
+        "the baseline's steady state, years 25-40 of national runs, written by "
+        "benchmarks/steady_start.py into pipeline_sim/data/steady_start.toml).",
+    )
+    staff_competence_mean: dict[str, Annotated[float, Field(ge=-10.0, le=20.0)]] = Field(
+        default_factory=dict,
+        description="Mean latent competence of initial staff by level (defaults as for "
+        "holder_competence_mean).",
+    )
     groups: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")], StartGroup] = Field(
         default_factory=dict,
         max_length=64,
@@ -888,6 +906,16 @@ class Scenario(Section):
                 problem = selector_problem(item, self.hierarchy.levels, self.hierarchy.sectors)
                 if problem:
                     raise ValueError(f"bodies.{name}.posts: {problem}")
+        for key in self.initial.holder_competence_mean:
+            parts = key.split(".")
+            if len(parts) != 2 or parts[0] not in levels or parts[1] not in RANKS:
+                raise ValueError(
+                    f"initial.holder_competence_mean: {key!r} is not 'level.rank' with level in "
+                    f"{self.hierarchy.levels} and rank in {list(RANKS)}"
+                )
+        unknown = set(self.initial.staff_competence_mean) - levels
+        if unknown:
+            raise ValueError(f"initial.staff_competence_mean names unknown level(s) {sorted(unknown)}")
         for name, group in self.initial.groups.items():
             if group.body is not None and group.body not in self.bodies:
                 raise ValueError(

@@ -473,8 +473,11 @@ class PipelineModel(mesa.Model):
         holders["lead_years"][:] = in_post  # at least the years in the post held now
         holders["entry_year"][:] = np.minimum(holders["entry_year"], self.year - in_post)
         holders["grassroots"][:] |= rng.random(p.n) < 0.5
-        block = {k: np.concatenate([holders[k], staff[k]]) for k in holders}
-        self.cadres.append(block)
+        # holders first (row i holds post i), then the staff, written once into storage sized for both
+        self.cadres.reserve(p.n + len(slots))
+        self.cadres.append(holders)
+        self.cadres.append(staff)
+        del holders, staff
         p.holder[:] = np.arange(p.n)
         p.term_start[:] = term_start - np.where(second, scen.simulation.term_years, 0)
         c = self.cadres

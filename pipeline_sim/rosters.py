@@ -52,6 +52,39 @@ class Rosters:
         else:
             self.posts = np.flatnonzero(p.key | (p.level < out.roster_all_posts_levels))
         self.blocks: list[dict[str, np.ndarray]] = []
+        self._spool: tuple | None = None  # (path, constant columns)
+        self._writer = None
+
+    def spool_to(self, path, **constant) -> None:
+        """Write the roster to `path` as the run goes (`flush` after each year, `finish` at the
+        end; with `constant` columns first) instead of keeping it in memory."""
+        self._spool = (path, constant)
+
+    def flush(self, model: PipelineModel, force: bool = False) -> None:
+        """Append the rows recorded so far to the spool file and forget them."""
+        if self._spool is None or not (self.blocks or force):
+            return
+        import pyarrow as pa
+
+        from pipeline_sim.parquet import writer
+
+        path, constant = self._spool
+        frame = self.frame(model)
+        for i, (name, value) in enumerate(constant.items()):
+            frame.insert(i, name, pd.Categorical([value] * len(frame)) if isinstance(value, str) else value)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._writer = writer(path, table.schema)
+        self._writer.write_table(table)
+        self.blocks.clear()
+
+    def finish(self, model: PipelineModel) -> None:
+        """Flush and close the spool file (written even when empty)."""
+        if self._spool is None:
+            return
+        self.flush(model, force=self._writer is None)
+        self._writer.close()
+        self._writer = None
 
     def take(self, model: PipelineModel, moment: str, year: int | None = None) -> None:
         """Record the holders of the roster's posts now (recorded years only), as in `year`

@@ -532,7 +532,10 @@ class PipelineModel(mesa.Model):
         init = self.scenario.initial
         rng = self.stream("init_groups")
         masks = {}
+        first, _ = self._first_step()
         for name, g in init.groups.items():
+            if g.year is not None and g.year != first:
+                continue  # the record of another year
             if g.body is not None:
                 b = self.bodies.names.index(g.body) if g.body in self.bodies.names else -1
                 mask = self.bodies.member[b].copy() if b >= 0 else np.zeros(self.posts.n, bool)

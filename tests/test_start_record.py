@@ -170,3 +170,16 @@ def test_bad_groups_are_clear_errors(tmp_path: Path, table: str, key: str):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert str(path) in str(info.value) and key in str(info.value), str(info.value)
+
+
+def test_a_group_applies_only_to_a_run_starting_in_its_year():
+    """The 2021 record does not describe a run that starts in 2011 (as calibration runs do)."""
+    at_2011 = PipelineModel("scenarios/baseline.toml", seed=1, years=1, **{"simulation.start_year": 2011})
+    assert at_2011.first_year == 2011 and at_2011.start_groups == []
+    again = PipelineModel(
+        "scenarios/baseline.toml",
+        seed=1,
+        years=1,
+        **{"simulation.start_year": 2011, "initial.groups.provincial_secretaries.year": 2011},
+    )
+    assert [g.name for g in again.start_groups] == ["provincial_secretaries"]

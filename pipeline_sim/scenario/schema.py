@@ -321,6 +321,11 @@ class StartGroup(Section):
         "post (default 0.5 [E]).",
     )
     source: str = Field("", max_length=500, description="Where the figures come from.")
+    year: Annotated[int, Field(ge=1900, le=2200)] | None = Field(
+        None,
+        description="The year the record describes: the group applies only to a run whose first "
+        "simulated year it is (none: every run).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StartGroup:

@@ -2,12 +2,13 @@
 
 - Planned post holders with at least `min_service_left_years` left are rotated at yearly rates by
   direction: *down* into a vacant head or deputy post of a unit directly below (preferably a weak
-  unit, "to fill gaps"), *up* into a vacant deputy or member post of the unit above, *locality*
+  unit, "to fill gaps"), *up* into a vacant deputy or member post of the unit above (a higher post:
+  only for cadres who meet every condition of an appointment to it), *locality*
   by exchanging posts with a holder of the same grade and sector in another locality, *sector* by
   exchanging with a holder of the same rank in another sector of the same unit. No post is created
   for a rotated cadre. After `duration_years` a rotated cadre returns with probability `p_return`
   to the post held before (or, if that is taken, a vacant post of the same unit, sector and rank),
-  otherwise stays.
+  otherwise stays; a cadre appointed during the rotation stays where the appointment put them.
 - Two-term rule (independent of `enabled`; applied at the congress): in a congress year a head
   who has held the same head post for `max_consecutive_terms` terms (a partly served term counts)
   is moved: exchanged with another such head of the same grade and sector in another locality, or
@@ -26,6 +27,7 @@ import numpy as np
 from pipeline_sim.kernels import expand_ranges, match
 from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.operations import appoint, step_down, swap
+from pipeline_sim.world.rules import appointment_eligible
 
 NAME = "rotation"
 SUMMARY = (
@@ -181,8 +183,10 @@ def _rotate(model) -> None:
     owner, posts = owner[ok], posts[ok]
     _into_vacancies(model, rows, owner, posts, rot.to_weak_share * 2.0 * weak[p.unit[posts]], "down")
 
-    # up: a vacant deputy or member post of the unit above, same sector
+    # up: a vacant deputy or member post of the unit above, same sector; a move to a higher post,
+    # so only for cadres who meet every condition of an appointment to it
     rows = candidates[(direction == 1) & (c.level[candidates] > 0)]
+    rows = rows[appointment_eligible(model)[rows]]
     parents = model.units.parent[c.unit[rows]]
     owner, posts = _posts_of_units(model, parents)
     ok = (p.holder[posts] < 0) & (p.sector[posts] == c.sector[rows[owner]]) & (p.rank[posts] >= DEPUTY)

@@ -203,6 +203,8 @@ def appoint(
             kind_array=np.where(is_promotion, "promotion", "appointment"),
         )
         model.tally.add_appointments(posts, rows, is_promotion)
+        # a cadre appointed during a rotation stays where the appointment put them: no return
+        c.rotation_home[rows] = -1
     else:
         model.events.log(kind, cause, model, rows, posts, from_post=old_post, chain=chain)
         # a key vacancy filled by a move is assessed now, by the rule of the filling phase: a gap

@@ -47,7 +47,11 @@ METRICS: dict[str, str] = {
     **{
         f"disciplined_{f}": f"cadres disciplined in the year with a {f.replace('_', ' ')}" for f in DISCIPLINE
     },
-    **{f"rotations_{d}": f"rotation moves in the year: {d.replace('_', ' ')}" for d in ROTATION_DIRECTIONS},
+    **{
+        f"rotations_{d}": f"rotation moves in the year: {d.replace('_', ' ')} (yearly, at the congress "
+        "and designated ahead; by the cadre's level and sector before the move)"
+        for d in ROTATION_DIRECTIONS
+    },
     "confidence_votes": "holders who faced a confidence vote (mid-term year)",
     "confidence_low_half": "holders with more than half low-confidence votes",
     "confidence_dismissed": "holders dismissed after two thirds or more low-confidence votes",

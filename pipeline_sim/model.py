@@ -49,6 +49,7 @@ STREAMS = {
     "recruitment": 11,
     "congress": 12,
     "selection": 13,
+    "rotation_moves": 14,
 }
 
 HEADLINE = (

@@ -226,8 +226,16 @@ def appoint(
     _seat(model, posts, rows)
 
 
-def swap(model: PipelineModel, rows_a: np.ndarray, rows_b: np.ndarray, kind: str, cause: str) -> None:
-    """Holders rows_a[i] and rows_b[i] exchange posts (no post is left vacant)."""
+def swap(
+    model: PipelineModel,
+    rows_a: np.ndarray,
+    rows_b: np.ndarray,
+    kind: str,
+    cause: str,
+    cause_b: str | None = None,
+) -> None:
+    """Holders rows_a[i] and rows_b[i] exchange posts (no post is left vacant); rows_b's moves are
+    logged with `cause_b` (default: the same cause)."""
     c = model.cadres
     rows_a = np.asarray(rows_a, dtype=np.int64)
     rows_b = np.asarray(rows_b, dtype=np.int64)
@@ -236,7 +244,7 @@ def swap(model: PipelineModel, rows_a: np.ndarray, rows_b: np.ndarray, kind: str
     posts_a, posts_b = c.post[rows_a].astype(np.int64), c.post[rows_b].astype(np.int64)
     assert (posts_a >= 0).all() and (posts_b >= 0).all(), "swap of a cadre without a post"
     model.events.log(kind, cause, model, rows_a, posts_b, from_post=posts_a)
-    model.events.log(kind, cause, model, rows_b, posts_a, from_post=posts_b)
+    model.events.log(kind, cause if cause_b is None else cause_b, model, rows_b, posts_a, from_post=posts_b)
     _seat(model, np.concatenate([posts_b, posts_a]), np.concatenate([rows_a, rows_b]))
 
 

@@ -50,6 +50,7 @@ STREAMS = {
     "congress": 12,
     "selection": 13,
     "rotation_moves": 14,
+    "competence": 15,
 }
 
 HEADLINE = (

@@ -461,6 +461,15 @@ class Appointment(Section):
     leadership_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         0.0, description="Points per year in leadership posts added to the selection score. [E]"
     )
+    competence_carry: Share = Field(
+        1.0,
+        description="How much of a cadre's latent competence carries into a higher post: 1 = all "
+        "of it; 0 = drawn anew from the competence of the holders of that grade, independent of "
+        "the competence shown below (the Peter principle: Pluchino, Rapisarda & Garofalo 2010; "
+        "Benson, Li & Shue 2019); in between, the share of the cadre's distance from that grade's "
+        "mean kept (the correlation of before and after). Every move to a higher post, "
+        "appointments and rotations alike. [E]",
+    )
 
 
 class Congress(Section):

@@ -130,10 +130,61 @@ def experience_breadth(model: PipelineModel, rows: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
-def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
-    """Record cadre rows[i] as the holder of posts[i] (the posts must be theirs to take)."""
+def competence_by_grade(model: PipelineModel) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD of the latent competence of the holders of each grade's posts (once a year; a
+    grade with fewer than two holders takes the entrants' distribution)."""
+    cache = model.year_cache.setdefault("competence_by_grade", {})
+    if "stats" not in cache:
+        c, p, rec = model.cadres, model.posts, model.scenario.recruitment
+        held = np.flatnonzero(p.holder >= 0)
+        g = p.grade[held].astype(np.int64)
+        x = c.competence[p.holder[held]].astype(np.float64)
+        size = int(p.grade.max()) + 1
+        n = np.bincount(g, minlength=size)
+        s1 = np.bincount(g, weights=x, minlength=size)
+        s2 = np.bincount(g, weights=x * x, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / n
+            sd = np.sqrt(np.maximum(s2 / n - mean**2, 0.0) * n / np.maximum(n - 1, 1))
+        few = n < 2
+        mean[few], sd[few] = rec.competence_mean, rec.competence_sd
+        cache["stats"] = (mean, sd)
+    return cache["stats"]
+
+
+def carry_competence(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
+    """Competence of cadres moving into a higher post (appointment.competence_carry = k).
+
+    c' = m + k (c - m) + sqrt(1 - k^2) s z, with m and s the mean and SD of competence among the
+    holders of the new post's grade and z standard normal: k = 1 keeps all of it (the cadre is
+    as competent in the higher post as before), k = 0 draws it anew from the holders of that
+    grade, independent of the competence shown below (the Peter principle; Pluchino, Rapisarda
+    & Garofalo 2010). Moves to an equal or lower post keep their competence.
+    """
+    k = model.scenario.appointment.competence_carry
+    if k >= 1.0 or len(rows) == 0:
+        return
+    c, p = model.cadres, model.posts
+    up = c.grade[rows] > p.grade[posts]
+    if not up.any():
+        return
+    rows, posts = rows[up], posts[up]
+    mean, sd = competence_by_grade(model)
+    m, s = mean[p.grade[posts]], sd[p.grade[posts]]
+    z = model.stream("competence").standard_normal(len(rows))
+    new = m + k * (c.competence[rows] - m) + np.sqrt(1.0 - k * k) * s * z
+    c.competence[rows] = new.astype(np.float32)
+
+
+def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray, carry: bool = True) -> None:
+    """Record cadre rows[i] as the holder of posts[i] (the posts must be theirs to take).
+
+    With `carry`, a cadre moving to a higher post takes competence by appointment.competence_carry
+    (not for a return from a rotation to the post held before)."""
     c, p = model.cadres, model.posts
     year = model.year
+    if carry:
+        carry_competence(model, posts, rows)
     p.holder[posts] = rows
     p.vacant_since[posts] = -1
     p.vacancy_chain[posts] = -1
@@ -223,7 +274,7 @@ def appoint(
     movers = old_post >= 0
     vacate(model, rows[movers], chain_ids=chain[movers])
     model.chains.close(chain[~movers], model.year)
-    _seat(model, posts, rows)
+    _seat(model, posts, rows, carry=cause != "return")
 
 
 def swap(

@@ -52,6 +52,8 @@ METRICS: dict[str, str] = {
         "and designated ahead; by the cadre's level and sector before the move)"
         for d in ROTATION_DIRECTIONS
     },
+    "competence_dismissals": "holders found below the competence line (integrity.dismiss_below_competence): "
+    "dismissed, or marked for removal at the end of the term",
     "confidence_votes": "holders who faced a confidence vote (mid-term year)",
     "confidence_low_half": "holders with more than half low-confidence votes",
     "confidence_dismissed": "holders dismissed after two thirds or more low-confidence votes",
@@ -104,6 +106,7 @@ TALLY_NAMES = (
     "violations",
     *(f"disciplined_{f}" for f in DISCIPLINE),
     *(f"rotations_{d}" for d in ROTATION_DIRECTIONS),
+    "competence_dismissals",
     "confidence_votes",
     "confidence_low_half",
     "confidence_dismissed",
@@ -339,6 +342,7 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
         "violations",
         *(f"disciplined_{f}" for f in DISCIPLINE),
         *(f"rotations_{d}" for d in ROTATION_DIRECTIONS),
+        "competence_dismissals",
         "confidence_votes",
         "confidence_low_half",
         "confidence_dismissed",

@@ -610,6 +610,14 @@ class Integrity(Section):
         le=10,
         description="Reprimands in one term that are grounds for dismissal (Reg. 41/2021); 0 = never.",
     )
+    dismiss_below_competence: Effect | None = Field(
+        None,
+        description="A competence line: a holder whose latent competence (the scale of "
+        "metrics.min_competence: entrants mean 0, SD 1) is below it is replaced, like a holder with "
+        "two 'not completed' years (dismissed now under strict removal, at the end of the term "
+        "under lenient). An absolute standard instead of the relative grades, with competence "
+        "known: the most a competence-based rule can do. null = no line. [E]",
+    )
 
 
 class Confidence(Section):

@@ -51,6 +51,7 @@ STREAMS = {
     "selection": 13,
     "rotation_moves": 14,
     "competence": 15,
+    "outside": 16,
 }
 
 HEADLINE = (

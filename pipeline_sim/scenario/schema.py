@@ -461,6 +461,17 @@ class Appointment(Section):
     leadership_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         0.0, description="Points per year in leadership posts added to the selection score. [E]"
     )
+    outside_share: Share = Field(
+        0.0,
+        description="Share of vacancies, of any rank, filled from outside the pipeline: a new "
+        "entrant to the service of the age of the post's holders, neither planned nor from "
+        "inside (posts that must be held by non-locals excepted). 0 = none. [E]",
+    )
+    outside_share_by_level: dict[str, Share] = Field(
+        default_factory=dict,
+        description="outside_share by the level of the post, for the levels named (the others take "
+        "outside_share). [E]",
+    )
     competence_carry: Share = Field(
         1.0,
         description="How much of a cadre's latent competence carries into a higher post: 1 = all "
@@ -895,6 +906,7 @@ class Scenario(Section):
             ("initial.holder_age_mean", self.initial.holder_age_mean),
             ("metrics.young_age", self.metrics.young_age),
             ("rotation.level_weights", self.rotation.level_weights),
+            ("appointment.outside_share_by_level", self.appointment.outside_share_by_level),
             ("rotation.term_limit_levels", dict.fromkeys(self.rotation.term_limit_levels)),
         ):
             unknown = set(mapping) - levels

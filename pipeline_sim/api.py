@@ -66,6 +66,8 @@ class RunResult:
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: per body and year: size, ages, women, re-election and losses (see pipeline_sim.world.bodies)
     bodies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: metrics by level, sector and rank (see pipeline_sim.metrics.RANK_METRICS)
+    ranks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -169,8 +171,10 @@ def run(
         parts = _run_parallel(scenario, seeds, years, n_workers, on_year, paths)
     else:
         parts = [_run_one(scenario, rep, s, years, on_year, paths[rep]) for rep, s in enumerate(seeds)]
-    tables = {name: _concat([part[name] for part in parts]) for name in ("metrics", "units", "bodies")}
-    for name in ("metrics", "bodies"):
+    tables = {
+        name: _concat([part[name] for part in parts]) for name in ("metrics", "units", "bodies", "ranks")
+    }
+    for name in ("metrics", "bodies", "ranks"):
         if len(tables[name]):
             tables[name].insert(0, "scenario", scenario.name)
     files = {
@@ -213,9 +217,10 @@ def _run_one(
             "metrics": model.metrics_frame(),
             "units": model.units_frame(),
             "bodies": model.bodies_frame(),
+            "ranks": model.ranks_frame(),
             "posts": model.posts_frame() if rep == 0 else pd.DataFrame(),
         }
-        for name in ("metrics", "units", "bodies"):
+        for name in ("metrics", "units", "bodies", "ranks"):
             out[name].insert(0, "seed", np.int64(seed))
             out[name].insert(0, "rep", np.int32(rep))
         spooled = (
@@ -411,7 +416,7 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     result.metrics.to_parquet(folder / "metrics.parquet", index=False)
     _write_spooled(result.event_files, folder / "events.parquet")
     _write_spooled(result.holder_files, folder / "holders.parquet")
-    for name in ("posts", "units", "bodies"):
+    for name in ("posts", "units", "bodies", "ranks"):
         table = getattr(result, name)
         if len(table):
             table.to_parquet(folder / f"{name}.parquet", index=False)

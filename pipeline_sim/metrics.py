@@ -420,7 +420,8 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["staff"] = _table(by_rank[:, 3].astype(float), nL, nS)
     out["holders"] = _table(by_rank[:, :3].sum(axis=1).astype(float), nL, nS)
     out["cadres"] = out["staff"] + out["holders"]
-    out[RANK_KEY] = _rank_metrics(model, counts, place[active], age[active])
+    place[~active] = G * 4  # a last bin for everyone not in service
+    out[RANK_KEY] = _rank_metrics(model, counts, place, age)
 
     # vacancy chains completed this year, by origin level (sector: all)
     lv, mv = model.chains.closed_in(year)
@@ -454,7 +455,8 @@ def _rank_metrics(
     model: PipelineModel, counts: np.ndarray, place: np.ndarray, age: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Metrics by level, sector and rank: [n_levels+1, n_sectors+1, 4] tables (totals last on the
-    first two axes; ranks head, deputy, member, staff)."""
+    first two axes; ranks head, deputy, member, staff). `place` is each row's (level, sector,
+    rank) group, G * 4 for rows not in service."""
     nL, nS = model.units.n_levels, len(model.sectors)
     G = nL * nS
     k = len(GRADES)
@@ -467,7 +469,8 @@ def _rank_metrics(
     out: dict[str, np.ndarray] = {}
     n = table(counts.sum(axis=2).ravel())
     out["cadres"] = n
-    out["age_mean"] = _ratio(table(np.bincount(place, weights=age, minlength=G * 4)), n)
+    ages = np.bincount(place, weights=age, minlength=G * 4 + 1)[: G * 4]
+    out["age_mean"] = _ratio(table(ages), n)
     out["appointments"] = sums["appointments"]
     out["appointment_age_mean"] = _ratio(sums["appointment_age_sum"], sums["appointments"])
     graded = table(counts[:, :, :k].sum(axis=2).ravel())

@@ -179,13 +179,20 @@ def _rotate(model) -> None:
 
     # down: a vacant head or deputy post of a unit directly below, same sector
     rows = candidates[(direction == 0) & (c.level[candidates] < bottom)]
+    down_all = rows
+    # only cadres of a unit with such a vacancy below can move (the same pairs, fewer to expand)
+    n_sec = len(model.sectors)
+    vac = np.flatnonzero((p.holder < 0) & (p.rank <= DEPUTY) & (p.level > 0))
+    below = np.zeros(model.units.n * n_sec, dtype=bool)
+    below[model.units.parent[p.unit[vac]].astype(np.int64) * n_sec + p.sector[vac]] = True
+    rows = rows[below[c.unit[rows].astype(np.int64) * n_sec + c.sector[rows]]]
     kid_owner, kids = model.children_of(c.unit[rows])
     o2, posts = _posts_of_units(model, kids)
     owner = kid_owner[o2]
     ok = (p.holder[posts] < 0) & (p.sector[posts] == c.sector[rows[owner]]) & (p.rank[posts] <= DEPUTY)
     owner, posts = owner[ok], posts[ok]
     moved = _into_vacancies(model, rows, owner, posts, rot.to_weak_share * 2.0 * weak[p.unit[posts]], "down")
-    down_left = np.setdiff1d(rows, moved) if rot.vertical_exchanges else None
+    down_left = np.setdiff1d(down_all, moved) if rot.vertical_exchanges else None
 
     # up: a vacant deputy or member post of the unit above, same sector; a move to a higher post,
     # so only for cadres who meet every condition of an appointment to it

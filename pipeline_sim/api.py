@@ -50,9 +50,9 @@ class OutputError(Exception):
 class RunResult:
     """Results of one scenario over its replications.
 
-    The event log and the roster of each replication are kept on disk (a temporary folder removed
-    with the result), so that replications run in constant memory; :attr:`events` and
-    :attr:`holders` read them all.
+    The event log, the roster and the metrics by rank of each replication are kept on disk (a
+    temporary folder removed with the result), so that replications run in constant memory;
+    :attr:`events`, :attr:`holders` and :attr:`ranks` read them all.
     """
 
     scenario: Scenario
@@ -68,6 +68,8 @@ class RunResult:
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: per body and year: size, ages, women, re-election and losses (see pipeline_sim.world.bodies)
     bodies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: metrics by level, sector and rank, one file per replication, kept on disk like the events
+    rank_files: list[Path] = field(default_factory=list, repr=False)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -83,6 +85,14 @@ class RunResult:
         if not self.holder_files:
             return pd.DataFrame()
         return _concat([pd.read_parquet(f) for f in self.holder_files])
+
+    @property
+    def ranks(self) -> pd.DataFrame:
+        """Metrics by level, sector and rank, every replication (see
+        :data:`pipeline_sim.metrics.RANK_METRICS`)."""
+        if not self.rank_files:
+            return pd.DataFrame()
+        return _concat([pd.read_parquet(f) for f in self.rank_files])
 
     def summary(self) -> pd.DataFrame:
         """Headline outcomes by level over all years and replications (ratios of sums)."""
@@ -158,13 +168,11 @@ def run(
     seeds = rep_seeds(sim.seed if seed is None else seed, sim.reps if reps is None else reps)
     levels: list[str] = list(scenario.hierarchy.levels)
     n_workers = min(workers or 1, len(seeds))
-    spool = None
-    if scenario.output.event_log or scenario.output.holders != "none":
-        import weakref
+    import weakref
 
-        spool = spool_folder()
+    spool = spool_folder()  # the rank tables at least
     paths = [
-        None if spool is None else (spool / f"events-{rep:04d}.parquet", spool / f"holders-{rep:04d}.parquet")
+        tuple(spool / f"{name}-{rep:04d}.parquet" for name in ("events", "holders", "ranks"))
         for rep in range(len(seeds))
     ]
     if n_workers > 1:
@@ -177,7 +185,7 @@ def run(
             tables[name].insert(0, "scenario", scenario.name)
     files = {
         name: [p[k] for p in paths if p is not None and p[k].exists()]
-        for k, name in enumerate(("event_files", "holder_files"))
+        for k, name in enumerate(("event_files", "holder_files", "rank_files"))
     }
     result = RunResult(
         scenario=scenario,
@@ -187,8 +195,7 @@ def run(
         **tables,
         **files,
     )
-    if spool is not None:
-        weakref.finalize(result, shutil.rmtree, spool, True)
+    weakref.finalize(result, shutil.rmtree, spool, True)
     return result
 
 
@@ -198,11 +205,11 @@ def _run_one(
     seed: int,
     years: int | None,
     on_year: Callable[[int, int], None] | None = None,
-    paths: tuple[Path, Path] | None = None,
+    paths: tuple[Path, Path, Path] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """One replication: its tidy metrics, units and bodies tables (and posts, for the first); its
-    events and roster (if the scenario records them) are written to `paths`. The model is closed
-    before returning so nothing of it outlives the call."""
+    events and roster (if the scenario records them) and its metrics by rank are written to
+    `paths`. The model is closed before returning so nothing of it outlives the call."""
     if isinstance(scenario, dict):
         scenario = load_scenario(scenario)
     model = PipelineModel(scenario, seed=seed, years=years)
@@ -234,6 +241,13 @@ def _run_one(
             model.events.finish()
         if spool_roster:
             model.rosters.finish(model)
+        if paths is not None:
+            frame = model.ranks_frame()
+            frame.insert(0, "seed", np.int64(seed))
+            frame.insert(0, "rep", np.int32(rep))
+            frame.insert(0, "scenario", pd.Categorical([scenario.name] * len(frame)))
+            write_frame(frame, paths[2])
+            del frame
     finally:
         model.close()
     return out
@@ -415,6 +429,7 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
     write_frame(result.metrics, folder / "metrics.parquet")
     _write_spooled(result.event_files, folder / "events.parquet")
     _write_spooled(result.holder_files, folder / "holders.parquet")
+    _write_spooled(result.rank_files, folder / "ranks.parquet")
     for name in ("posts", "units", "bodies"):
         table = getattr(result, name)
         if len(table):

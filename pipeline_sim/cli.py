@@ -752,6 +752,14 @@ def show(
         for name, meaning in METRICS.items():
             table.add_row(name, meaning)
         out.print(table)
+        from pipeline_sim.metrics import RANK_METRICS
+
+        table = Table(title="metrics by rank (ranks.parquet)", title_justify="left")
+        table.add_column("metric")
+        table.add_column("meaning")
+        for name, meaning in RANK_METRICS.items():
+            table.add_row(name, meaning)
+        out.print(table)
     if scen is not None and not (phases or schema or metrics):
         print(dumps_toml(scenario_to_dict(scen)), end="")
     elif scen is None and not (phases or schema or metrics):

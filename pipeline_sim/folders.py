@@ -42,6 +42,7 @@ RUN_FILES = (
     "posts.parquet",
     "units.parquet",
     "bodies.parquet",
+    "ranks.parquet",
     "scenario.toml",
     "summary.csv",
     "manifest.json",

@@ -47,7 +47,13 @@ METRICS: dict[str, str] = {
     **{
         f"disciplined_{f}": f"cadres disciplined in the year with a {f.replace('_', ' ')}" for f in DISCIPLINE
     },
-    **{f"rotations_{d}": f"rotation moves in the year: {d.replace('_', ' ')}" for d in ROTATION_DIRECTIONS},
+    **{
+        f"rotations_{d}": f"rotation moves in the year: {d.replace('_', ' ')} (yearly, at the congress "
+        "and designated ahead; by the cadre's level and sector before the move)"
+        for d in ROTATION_DIRECTIONS
+    },
+    "competence_dismissals": "holders found below the competence line (integrity.dismiss_below_competence): "
+    "dismissed, or marked for removal at the end of the term",
     "confidence_votes": "holders who faced a confidence vote (mid-term year)",
     "confidence_low_half": "holders with more than half low-confidence votes",
     "confidence_dismissed": "holders dismissed after two thirds or more low-confidence votes",
@@ -70,6 +76,8 @@ METRICS: dict[str, str] = {
     "first_key_service_left_mean": "mean years of service left at first appointment to a key post",
     "appointments": "appointments to posts (promotions included)",
     "promotions": "appointments of a post holder to a higher post",
+    "outside_hires": "appointments of new entrants from outside the pipeline (appointment.outside_share; "
+    "they are counted in appointments and entrants too)",
     "step_downs": "holders who left a post but stayed in service (congress age rules)",
     "planning_additions": "cadres added to planning pools",
     "planning_removals": "cadres removed from planning pools",
@@ -96,10 +104,33 @@ METRICS: dict[str, str] = {
     **{f"target_age_group_{i}": f"planning target: share of age group {i}" for i in (1, 2, 3)},
 }
 
+#: the places of the rank table: the three post ranks, then the staff pool
+RANK_PLACES = ("head", "deputy", "member", "staff")
+
+#: metrics by level, sector and rank (``ranks.parquet``; `pipeline-sim show --metrics`)
+RANK_METRICS: dict[str, str] = {
+    "cadres": "cadres in service at year end holding posts of the rank (staff: in the staff pool)",
+    "age_mean": "their mean age at year end",
+    "appointments": "appointments to posts of the rank in the year (promotions included)",
+    "appointment_age_mean": "mean age of the cadres appointed to posts of the rank in the year",
+    **{
+        f"grade_{g}_share": f"share of them graded '{g.replace('_', ' ')}' at the last assessment"
+        for g in GRADES
+    },
+    **{
+        f"exits_{c}": f"cadres who left service from posts of the rank (staff: the staff pool): {c}"
+        for c in EXIT_CAUSES
+    },
+}
+
+#: tallies of the year by level, sector and rank
+RANK_TALLY_NAMES = ("appointments", "appointment_age_sum", *(f"exits_{c}" for c in EXIT_CAUSES))
+
 TALLY_NAMES = (
     "violations",
     *(f"disciplined_{f}" for f in DISCIPLINE),
     *(f"rotations_{d}" for d in ROTATION_DIRECTIONS),
+    "competence_dismissals",
     "confidence_votes",
     "confidence_low_half",
     "confidence_dismissed",
@@ -109,6 +140,7 @@ TALLY_NAMES = (
     "vacancies_filled_key",
     "appointments",
     "promotions",
+    "outside_hires",
     "step_downs",
     "planning_additions",
     "planning_removals",
@@ -133,6 +165,12 @@ class Tally:
 
     def reset(self) -> None:
         self.sums = {name: np.zeros(self.size) for name in TALLY_NAMES}
+        #: by level, sector and rank: index (level * n_sectors + sector) * 4 + rank (3 = staff)
+        self.rank_sums = {name: np.zeros(self.size * 4) for name in RANK_TALLY_NAMES}
+
+    def _add_rank(self, name: str, group: np.ndarray, weights: np.ndarray | None = None) -> None:
+        if len(group):
+            self.rank_sums[name] += np.bincount(group, weights=weights, minlength=self.size * 4)
 
     def _add(self, name: str, group: np.ndarray, weights: np.ndarray | None = None) -> None:
         if len(group):
@@ -159,6 +197,7 @@ class Tally:
         group = c.level[rows].astype(np.int64) * self.n_sectors + c.sector[rows]
         self._add(f"exits_{cause}", group)
         self._add(f"exits_{cause}_holders", group[c.post[rows] >= 0])
+        self._add_rank(f"exits_{cause}", group * 4 + c.grade[rows] % 4)
 
     def add_vacancies(self, posts: np.ndarray, gap: np.ndarray) -> None:
         g = self.post_group(posts)
@@ -169,8 +208,12 @@ class Tally:
         model = self.model
         c, p = model.cadres, model.posts
         g = self.post_group(posts)
+        age_now = model.year + 0.5 - c.birth[rows]
         self._add("appointments", g)
-        self._add("appointment_age_sum", g, model.year + 0.5 - c.birth[rows])
+        self._add("appointment_age_sum", g, age_now)
+        gr = g * 4 + p.rank[posts]
+        self._add_rank("appointments", gr)
+        self._add_rank("appointment_age_sum", gr, age_now)
         self._add("promotions", g[is_promotion])
         key = p.key[posts]
         dur = (model.year - p.vacant_since[posts]).astype(float)
@@ -335,11 +378,13 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
         "violations",
         *(f"disciplined_{f}" for f in DISCIPLINE),
         *(f"rotations_{d}" for d in ROTATION_DIRECTIONS),
+        "competence_dismissals",
         "confidence_votes",
         "confidence_low_half",
         "confidence_dismissed",
         "appointments",
         "promotions",
+        "outside_hires",
         "step_downs",
         "planning_additions",
         "planning_removals",
@@ -353,13 +398,17 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["appointment_age_mean"] = _ratio(tally["appointment_age_sum"], tally["appointments"])
     out["age_in_office_mean"] = _ratio(count(hg, age[hrows]), n_held)
     out["holder_age_mean"] = _ratio(count(ag, age[arows]), n_all)
-    # grades of the last assessment, over cadres in service, by their own level and sector
-    # one pass: bin = (group, grade) for graded cadres in service, a last bin for everyone else
+    # cadres in service by their own level, sector and rank (3 = staff) and by the grade of the
+    # last assessment (k = none), in one pass; everyone else in a last bin
     k = len(GRADES)
     last = recent_grade(model).astype(np.int64)
-    gbin = (c.level.astype(np.int64) * nS + c.sector) * k + last
-    gbin[(c.status != ACTIVE) | (last == NO_GRADE)] = G * k
-    by_grade = np.bincount(gbin, minlength=G * k + 1)[: G * k].reshape(G, k).astype(float)
+    active = c.status == ACTIVE
+    place = (c.level.astype(np.int64) * nS + c.sector) * 4 + c.grade % 4
+    gbin = place * (k + 1) + np.where(last == NO_GRADE, k, last)
+    gbin[~active] = G * 4 * (k + 1)
+    counts = np.bincount(gbin, minlength=G * 4 * (k + 1) + 1)[:-1].reshape(G, 4, k + 1)
+    # grades of the last assessment, over cadres in service, by their own level and sector
+    by_grade = counts[:, :, :k].sum(axis=1).astype(float)
     n_graded = _table(by_grade.sum(axis=1), nL, nS)
     for code, g in enumerate(GRADES):
         out[f"grade_{g}_share"] = _ratio(_table(by_grade[:, code], nL, nS), n_graded)
@@ -367,13 +416,12 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["first_key_service_left_mean"] = _ratio(tally["first_key_service_left_sum"], tally["first_key_n"])
 
     # head counts by the cadre's own level and sector
-    # one pass: bin = (group, holder?) for cadres in service, a last bin for everyone else
-    place = (c.level.astype(np.int32) * nS + c.sector) * 2 + (c.post >= 0)
-    place[c.status != ACTIVE] = 2 * G
-    by_place = np.bincount(place, minlength=2 * G + 1)[: 2 * G].reshape(G, 2).astype(float)
-    out["staff"] = _table(by_place[:, 0], nL, nS)
-    out["holders"] = _table(by_place[:, 1], nL, nS)
+    by_rank = counts.sum(axis=2)
+    out["staff"] = _table(by_rank[:, 3].astype(float), nL, nS)
+    out["holders"] = _table(by_rank[:, :3].sum(axis=1).astype(float), nL, nS)
     out["cadres"] = out["staff"] + out["holders"]
+    place[~active] = G * 4  # a last bin for everyone not in service
+    out[RANK_KEY] = _rank_metrics(model, counts, place, age)
 
     # vacancy chains completed this year, by origin level (sector: all)
     lv, mv = model.chains.closed_in(year)
@@ -396,4 +444,38 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
         t = np.full((nL + 1, nS + 1), np.nan)
         t[nL, nS] = share
         out[name] = t
+    return out
+
+
+#: the key of the rank tables in the dict of a year's metrics (not a metric of metrics.parquet)
+RANK_KEY = "_by_rank"
+
+
+def _rank_metrics(
+    model: PipelineModel, counts: np.ndarray, place: np.ndarray, age: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Metrics by level, sector and rank: [n_levels+1, n_sectors+1, 4] tables (totals last on the
+    first two axes; ranks head, deputy, member, staff). `place` is each row's (level, sector,
+    rank) group, G * 4 for rows not in service."""
+    nL, nS = model.units.n_levels, len(model.sectors)
+    G = nL * nS
+    k = len(GRADES)
+
+    def table(flat: np.ndarray) -> np.ndarray:
+        by = np.asarray(flat, dtype=float).reshape(G, 4)
+        return np.stack([_table(by[:, r], nL, nS) for r in range(4)], axis=2)
+
+    sums = {name: table(v) for name, v in model.tally.rank_sums.items()}
+    out: dict[str, np.ndarray] = {}
+    n = table(counts.sum(axis=2).ravel())
+    out["cadres"] = n
+    ages = np.bincount(place, weights=age, minlength=G * 4 + 1)[: G * 4]
+    out["age_mean"] = _ratio(table(ages), n)
+    out["appointments"] = sums["appointments"]
+    out["appointment_age_mean"] = _ratio(sums["appointment_age_sum"], sums["appointments"])
+    graded = table(counts[:, :, :k].sum(axis=2).ravel())
+    for code, g in enumerate(GRADES):
+        out[f"grade_{g}_share"] = _ratio(table(counts[:, :, code].ravel()), graded)
+    for x in EXIT_CAUSES:
+        out[f"exits_{x}"] = sums[f"exits_{x}"]
     return out

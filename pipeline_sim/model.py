@@ -51,6 +51,9 @@ STREAMS = {
     "recruitment": 11,
     "congress": 12,
     "selection": 13,
+    "rotation_moves": 14,
+    "competence": 15,
+    "outside": 16,
     "init_groups": 21,
 }
 
@@ -668,6 +671,31 @@ class PipelineModel(mesa.Model):
                 "year": years[idx[0][keep]].astype(np.int32),
                 "level": pd.Categorical.from_codes(idx[2][keep], categories=lv),
                 "sector": pd.Categorical.from_codes(idx[3][keep], categories=sc),
+                "metric": pd.Categorical.from_codes(idx[1][keep], categories=names),
+                "value": vals[keep],
+            }
+        )
+
+    def ranks_frame(self) -> pd.DataFrame:
+        """Tidy metrics by level, sector and rank (head, deputy, member, staff): one row per year,
+        level, sector, rank and metric of metrics.RANK_METRICS (undefined values omitted)."""
+        names = list(metric_defs.RANK_METRICS)
+        lv, sc = [*self.levels, ALL], [*self.sectors, ALL]
+        if not self._metrics:
+            return pd.DataFrame(columns=["year", "level", "sector", "rank", "metric", "value"])
+        years = np.array([y for y, _ in self._metrics])
+        cube = np.stack(
+            [np.stack([m[metric_defs.RANK_KEY][n] for n in names]) for _, m in self._metrics]
+        )  # year, metric, level, sector, rank
+        idx = np.indices(cube.shape).reshape(5, -1)
+        vals = cube.reshape(-1)
+        keep = ~np.isnan(vals)
+        return pd.DataFrame(
+            {
+                "year": years[idx[0][keep]].astype(np.int32),
+                "level": pd.Categorical.from_codes(idx[2][keep], categories=lv),
+                "sector": pd.Categorical.from_codes(idx[3][keep], categories=sc),
+                "rank": pd.Categorical.from_codes(idx[4][keep], categories=list(metric_defs.RANK_PLACES)),
                 "metric": pd.Categorical.from_codes(idx[1][keep], categories=names),
                 "value": vals[keep],
             }

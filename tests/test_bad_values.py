@@ -481,3 +481,31 @@ def test_a_scenario_made_in_python_gets_the_memory_check_too():
     huge = huge.model_copy(update={"units": {"provincial": 1, "district": 6, "commune": 90_000}})
     with pytest.raises(ValueError, match="more than the"):
         PipelineModel(scen.model_copy(update={"hierarchy": huge}))
+
+
+# ---------------------------------------------------------------------------------------------
+# the keys of the later mechanisms
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("rotation.congress_share", "1.5"),
+        ("rotation.ahead_share", "-0.1"),
+        ("rotation.ahead_share", '"half"'),
+        ("rotation.candidates", '"everyone"'),
+        ("rotation.vertical_exchanges", '"yes"'),
+        ("rotation.level_weights.commune", "2.0"),
+        ("rotation.level_weights.nowhere", "0.5"),  # not a level of the structure
+        ("rotation.term_limit_levels", '["district", "nowhere"]'),
+    ],
+)
+def test_bad_values_of_the_rotation_volume_keys_are_refused(tmp_path, key, value):
+    refused(tmp_path, {key: value}, key.replace(".nowhere", ""))
+
+
+def test_moves_at_a_congress_without_a_congress_are_refused(tmp_path):
+    message = refused(
+        tmp_path, {"rotation.congress_share": "0.5", "congress.enabled": "false"}, "rotation.congress_share"
+    )
+    assert "congress.enabled" in message

@@ -22,6 +22,7 @@ RESULT_FILES = {
     "posts.parquet",
     "units.parquet",
     "bodies.parquet",
+    "ranks.parquet",
     "scenario.toml",
     "manifest.json",
     "summary.csv",

@@ -1,5 +1,6 @@
 """A rotation's return goes back to the post held before (or an equivalent one, or the cadre stays),
-never to a higher post; a return into a key vacancy is judged a gap by the filling phase's rule."""
+never to a higher post, and not at all after a promotion during the rotation; a return into a key
+vacancy is judged a gap by the filling phase's rule; a rotation up meets the appointment conditions."""
 
 from __future__ import annotations
 
@@ -106,3 +107,60 @@ def test_a_return_into_a_key_vacancy_is_a_gap_unless_a_ready_planned_successor(r
     assert c.post[row] == district_head
     assert model.tally.sums["key_vacancies"].sum() == 1
     assert model.tally.sums["succession_gaps"].sum() == (0 if ready else 1)
+
+
+def test_a_cadre_promoted_during_the_rotation_does_not_return(custom, make_eligible):
+    """Rotated down from a district member post to a commune head post, then appointed district
+    head: when the rotation ends the cadre stays district head, not back to the member post."""
+    model = _model(custom, make_eligible)
+    p = model.posts
+    commune_head = _posts(model, COMMUNE, HEAD)[0]
+    district_head = _posts(model, DISTRICT, HEAD)[0]
+    member_a = _posts(model, DISTRICT, MEMBER)[0]
+    row = int(p.holder[member_a])
+    vacate(model, p.holder[[commune_head]])
+    _rotate_down(model, row, commune_head)
+    vacate(model, p.holder[[district_head]])
+    appoint(model, np.array([district_head]), np.array([row]), np.zeros(1, bool))  # promoted
+    model.cadres.moved_year[row] = model.year - 1
+
+    rotation._returns(model)
+
+    assert model.cadres.post[row] == district_head
+    assert model.cadres.rotation_home[row] == -1
+
+
+@pytest.mark.parametrize("fails", [None, "grade", "tenure", "ban"])
+def test_a_rotation_up_meets_every_appointment_condition(fails, custom, make_eligible, set_pools):
+    """A rotation up is a move to a higher post: only for cadres who could be appointed to it."""
+    scenario = custom(
+        ["province", "district"],
+        {"province": {"head": 1, "member": 1}, "district": {"head": 1}},
+        {"district": 2},
+        rotation={
+            "enabled": True,
+            "rate": 1.0,
+            "directions": {"down": 0.0, "up": 1.0, "locality": 0.0, "sector": 0.0},
+        },
+    )
+    model = PipelineModel(scenario, seed=2, years=3)
+    make_eligible(model)
+    model.new_year()
+    c, p = model.cadres, model.posts
+    member = _posts(model, PROVINCE, MEMBER)[0]
+    district_head = _posts(model, DISTRICT, HEAD)[0]
+    row = int(p.holder[district_head])
+    set_pools(model, {int(_posts(model, PROVINCE, HEAD)[0]): [row]})
+    vacate(model, p.holder[[member]])
+    if fails == "grade":
+        c.grades[row, model.last_assessed_year % c.grades.shape[1]] = 2  # only "completed" last year
+    elif fails == "tenure":
+        c.post_start[row] = model.year - 1  # a year in the post: the appointment needs two
+    elif fails == "ban":
+        c.ban_until[row] = model.year + 1
+    model.year_cache.clear()
+
+    rotation._rotate(model)
+
+    moved = c.post[row] == member
+    assert moved == (fails is None)

@@ -33,7 +33,7 @@ def test_the_spooled_files_hold_exactly_what_the_model_holds():
 
 def test_nothing_accumulates_in_memory_while_spooling(tmp_path):
     scenario = load_scenario("scenarios/teaching.toml")
-    paths = (tmp_path / "events.parquet", tmp_path / "holders.parquet")
+    paths = (tmp_path / "events.parquet", tmp_path / "holders.parquet", tmp_path / "ranks.parquet")
     seen = []
 
     def on_year(rep, year):

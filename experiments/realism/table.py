@@ -52,8 +52,13 @@ REAL = {
         "no observed distribution found (docs/sources.md)",
     ),
     "province-level rotation per province per term (prov->district / district->prov / cross-sector)": (
-        "41 / 46 / 52 (Nghe An, 2011-16, one province)",
+        "41 / 46 / 52 (Nghe An, 2011-16, one province of 21 districts)",
         "baonghean.vn (2016); not confirmed elsewhere",
+    ),
+    "rotation moves nationwide per term": ("18,840 (2011-16)", "docnhanh.vn (2017-10-10)"),
+    "provincial secretaries rotated per term": (
+        "39 of 63 (2016-21, rotated or transferred)",
+        "baomoi.com (Zing)",
     ),
     "quality in office (mean latent competence of key-post holders), first -> last year": (
         "no reason to trend",
@@ -178,18 +183,37 @@ def simulated(folder: Path, year: int | None = None) -> dict[str, str]:
         out["assessment grades (excellent / good / completed / not)"] = " / ".join(
             f"{100 * wide[g].mean():.1f}" for g in grades
         )
-    # rotation moves touching the provincial level, per province per term
-    rot = events[events["kind"] == "rotation"]  # `level`: the post moved to; `from_level`: the one left
+    # rotation moves (returns from a rotation are not new rotations), per term
+    rot = events[(events["kind"] == "rotation") & (events["cause"] != "return")]
+    # `level`: the post moved to; `from_level`: the place left
     rot = rot.assign(to_level=rot["level"].astype(str), from_level=rot["from_level"].astype(str))
+    rank_of = posts.set_index("post")["rank"].astype(str)
+    to_rank = rot["post"].map(rank_of)
     n_prov = int((posts.drop_duplicates("unit")["level"] == "provincial").sum())
     terms = max(1.0, len(years) / 5) * n_reps
     down = ((rot["from_level"] == "provincial") & (rot["to_level"] == "district")).sum()
     up = ((rot["from_level"] == "district") & (rot["to_level"] == "provincial")).sum()
-    cross = ((rot["cause"] == "sector") & (rot["to_level"] == "provincial")).sum()
+    # between sectors, among the cadres a province manages: its own posts and district key posts
+    managed = (rot["to_level"] == "provincial") | (
+        (rot["to_level"] == "district") & to_rank.isin(["head", "deputy"])
+    )
+    cross = ((rot["cause"] == "sector") & managed).sum()
     if n_prov:
         out[
             "province-level rotation per province per term (prov->district / district->prov / cross-sector)"
         ] = f"{down / n_prov / terms:.2f} / {up / n_prov / terms:.2f} / {cross / n_prov / terms:.2f}"
+    limit = rot["cause"].isin(["term_limit", "nonlocal"]).sum()
+    out["rotation moves nationwide per term"] = (
+        f"{len(rot) / terms:,.0f} (two-term and non-local rules {limit / terms:,.0f})"
+    )
+    secretary = posts.loc[
+        (posts["level"] == "provincial") & (posts["sector"] == "party") & (posts["rank"] == "head"), "post"
+    ]
+    if len(secretary):
+        touched = rot["post"].isin(secretary) | rot["from_post"].isin(secretary)
+        out["provincial secretaries rotated per term"] = (
+            f"{touched.sum() / terms:.1f} of {len(secretary)} (moves into or out of the post)"
+        )
     if "quality_in_office" in wide:
         q = wide["quality_in_office"]
         picks = [q.index[0], q.index[len(q) // 2], q.index[-1]]

@@ -2,7 +2,8 @@
 
 Holders marked for removal during the term (lenient removal) are dismissed; holders who cannot
 serve `reelect_min_service_years` of the new term step down (Directive 45/2025: 48 months), and so
-do members of a body above its re-election age (bar its special cases); the posts are then filled
+do members of a body above its re-election age (bar its special cases); rotated cadres from
+elsewhere take a share of the posts freed (rotation.congress_share); the posts are then filled
 for the new term, first-time holders needing `first_time_min_service_years` and, for a body's
 posts, first-time members at most its `first_time_max_age` (see pipeline_sim.world.bodies).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline_sim.world import moves
 from pipeline_sim.world.operations import dismiss, fill_vacancies, step_down
 
 NAME = "congress"
@@ -37,6 +39,7 @@ def run(model) -> None:
     step_down(model, over_age, "body_age_limit")
     model.at_term_boundary = True
     try:
+        moves.at_congress(model)  # rotated cadres into a share of the freed posts
         fill_vacancies(model, at_year=new_term, min_service=cg.first_time_min_service_years)
     finally:
         model.at_term_boundary = False

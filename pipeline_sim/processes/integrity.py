@@ -8,7 +8,8 @@ planning and bans planning and promotion for the form's period (Reg. 80/2022 or 
 the year's grade becomes "not completed" (Reg. 124/2023). A holder disciplined at `replace_from`
 or above may resign; otherwise *strict* removal replaces them now, *lenient* removal at the end of
 the term. Two consecutive "not completed" years, or two reprimands in one term, are grounds for
-dismissal (Reg. 41/2021), on the same strict or lenient timing.
+dismissal (Reg. 41/2021), on the same strict or lenient timing; so, with
+`dismiss_below_competence`, is a latent competence below that line.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def run(model) -> None:
         incapable |= (c.reprimand_term == model.term_index) & (
             c.reprimands >= ig.dismiss_after_reprimands_in_term
         )
+    if ig.dismiss_below_competence is not None:  # an absolute line instead of relative grades
+        below = holders & (c.competence < np.float32(ig.dismiss_below_competence))
+        model.tally.add_cadres("competence_dismissals", np.flatnonzero(below & ~c.pending_removal))
+        incapable |= below
     to_remove = np.union1d(to_replace, np.flatnonzero(holders & incapable))
     if ig.removal == "strict":
         dismiss(model, to_remove)

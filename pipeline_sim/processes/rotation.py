@@ -2,16 +2,24 @@
 
 - Planned post holders with at least `min_service_left_years` left are rotated at yearly rates by
   direction: *down* into a vacant head or deputy post of a unit directly below (preferably a weak
-  unit, "to fill gaps"), *up* into a vacant deputy or member post of the unit above, *locality*
+  unit, "to fill gaps"), *up* into a vacant deputy or member post of the unit above (a higher post:
+  only for cadres who meet every condition of an appointment to it), *locality*
   by exchanging posts with a holder of the same grade and sector in another locality, *sector* by
   exchanging with a holder of the same rank in another sector of the same unit. No post is created
   for a rotated cadre. After `duration_years` a rotated cadre returns with probability `p_return`
   to the post held before (or, if that is taken, a vacant post of the same unit, sector and rank),
-  otherwise stays.
+  otherwise stays; a cadre appointed during the rotation stays where the appointment put them.
+  With `vertical_exchanges`, a down or up rotation that finds no vacancy exchanges posts across
+  one level instead. `candidates` widens who may be rotated; `level_weights` scales the moves into
+  each level's posts.
+- Planned ahead (`ahead_share`, see pipeline_sim.world.moves): posts whose holder retires within
+  the next year get a rotated cadre designated now, who takes the post when it falls vacant.
+  (Moves into the posts freed at a congress, `congress_share`, are made by the congress phase.)
 - Two-term rule (independent of `enabled`; applied at the congress): in a congress year a head
   who has held the same head post for `max_consecutive_terms` terms (a partly served term counts)
   is moved: exchanged with another such head of the same grade and sector in another locality, or
-  else steps down (also when less than one term of service is left).
+  else steps down (also when less than one term of service is left); `term_limit_levels` limits
+  the rule to some levels.
 - Non-local rule: in a congress year, local holders of `nonlocal_posts` are exchanged across
   localities, or step down; appointments to those posts only take non-locals.
 - A weak unit led by a rotated head recovers with probability `weak_unit_recovery` a year.
@@ -24,8 +32,10 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline_sim.kernels import expand_ranges, match
+from pipeline_sim.world import moves
 from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.operations import appoint, step_down, swap
+from pipeline_sim.world.rules import appointment_eligible
 
 NAME = "rotation"
 SUMMARY = (
@@ -40,7 +50,9 @@ def run(model) -> None:
     rot = scen.rotation
     if rot.enabled:
         _returns(model)
+        moves.arrive_ahead(model)
         _rotate(model)
+        moves.designate_ahead(model)
     if model.is_congress_year and scen.congress.enabled:
         model.at_term_boundary = True  # those moved now serve the new term
         try:
@@ -60,17 +72,8 @@ def run(model) -> None:
 # helpers
 
 
-def _movable(model, min_left: float) -> np.ndarray:
-    """Holders free to be moved this year with at least `min_left` years of service left."""
-    c = model.cadres
-    return (
-        (c.status == ACTIVE)
-        & (c.post >= 0)
-        & (c.moved_year < model.year)
-        & (c.rotation_until < model.year)
-        & (c.t_retire - model.year >= min_left)
-        & ~c.pending_removal
-    )
+_movable = moves.movable
+_record_rotation = moves.record_rotation
 
 
 def _posts_of_units(model, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,20 +100,21 @@ def _into_vacancies(model, rows, owner, posts, weight, cause) -> np.ndarray:
     return rows[owner[won]]
 
 
-def _record_rotation(model, rows: np.ndarray, cause: str, start: bool = True) -> None:
-    c = model.cadres
-    model.tally.add_cadres(f"rotations_{cause}", rows)
-    if start:
-        c.rotated[rows] = True
-        c.rotation_home[rows] = c.post[rows]  # the post held before: a return goes back to it
-        c.rotation_until[rows] = model.year + model.scenario.rotation.duration_years - 1
-
-
-def _random_partners(model, rows: np.ndarray, pool: np.ndarray, group_of, differ, tries: int = 5) -> tuple:
+def _random_partners(
+    model,
+    rows: np.ndarray,
+    pool: np.ndarray,
+    group_of,
+    differ,
+    tries: int = 5,
+    pool_group_of=None,
+    stream: str = "rotation",
+) -> tuple:
     """Pair each of `rows` with a random member of `pool` in the same group where differ() holds.
 
-    Unpaired rows draw again (up to `tries` times) among the pool members still free. Returns
-    (rows, partners), each cadre used at most once on either side.
+    The group of a pool member is `pool_group_of` (default: `group_of`, as for rows). Unpaired
+    rows draw again (up to `tries` times) among the pool members still free. Returns (rows,
+    partners), each cadre used at most once on either side.
     """
     out_a, out_b = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     used = np.zeros(model.cadres.n, dtype=bool)
@@ -120,7 +124,7 @@ def _random_partners(model, rows: np.ndarray, pool: np.ndarray, group_of, differ
         free = pool[~used[pool]]
         if len(rows) == 0 or len(free) == 0:
             break
-        a, b = _draw_partners(model, rows, free, group_of, differ)
+        a, b = _draw_partners(model, rows, free, group_of, differ, pool_group_of or group_of, stream)
         if len(a) == 0:
             continue
         used[a] = used[b] = True
@@ -129,10 +133,10 @@ def _random_partners(model, rows: np.ndarray, pool: np.ndarray, group_of, differ
     return np.concatenate(out_a), np.concatenate(out_b)
 
 
-def _draw_partners(model, rows, pool, group_of, differ):
+def _draw_partners(model, rows, pool, group_of, differ, pool_group_of=None, stream: str = "rotation"):
     """One draw of a random partner per row; conflicting pairs are dropped."""
-    rng = model.stream("rotation")
-    g_pool = group_of(pool)
+    rng = model.stream(stream)
+    g_pool = (pool_group_of or group_of)(pool)
     order = np.argsort(g_pool, kind="stable")
     pool, g_pool = pool[order], g_pool[order]
     g_rows = group_of(rows)
@@ -159,40 +163,53 @@ def _draw_partners(model, rows, pool, group_of, differ):
 def _rotate(model) -> None:
     c, p, rot = model.cadres, model.posts, model.scenario.rotation
     bottom = model.units.n_levels - 1
-    movable = _movable(model, 0.0)
-    candidates = np.flatnonzero(
-        movable
-        & (c.t_retire - model.year >= rot.min_service_left_years)
-        & (c.n_planned > 0)
-        & (c.ban_until <= model.year)
-    )
+    candidates = np.flatnonzero(moves.candidates(model, model.year, staff=True))
     u = model.stream("rotation").random(len(candidates))
     d = rot.directions
     rates = rot.rate * np.cumsum([d.down, d.up, d.locality, d.sector])
     direction = np.searchsorted(rates, u, side="right")  # 0 down, 1 up, 2 locality, 3 sector, 4 none
+    if rot.level_weights:  # each direction's rate times the weight of the level it moves into
+        lvl = c.level[candidates].astype(np.int64)
+        into = np.clip(np.stack([lvl + 1, lvl - 1, lvl, lvl], axis=1), 0, model.units.n_levels - 1)
+        by_dir = rot.rate * np.array([d.down, d.up, d.locality, d.sector]) * moves.level_weight(model, into)
+        direction = (u[:, None] >= np.cumsum(by_dir, axis=1)).sum(axis=1)
+    # staff-pool cadres (rotation.candidates 'eligible_and_staff') only move down into a vacancy
+    direction[(c.post[candidates] < 0) & (direction > 0)] = 4
     weak = model.units.weak
 
     # down: a vacant head or deputy post of a unit directly below, same sector
     rows = candidates[(direction == 0) & (c.level[candidates] < bottom)]
+    down_all = rows
+    # only cadres of a unit with such a vacancy below can move (the same pairs, fewer to expand)
+    n_sec = len(model.sectors)
+    vac = np.flatnonzero((p.holder < 0) & (p.rank <= DEPUTY) & (p.level > 0))
+    below = np.zeros(model.units.n * n_sec, dtype=bool)
+    below[model.units.parent[p.unit[vac]].astype(np.int64) * n_sec + p.sector[vac]] = True
+    rows = rows[below[c.unit[rows].astype(np.int64) * n_sec + c.sector[rows]]]
     kid_owner, kids = model.children_of(c.unit[rows])
     o2, posts = _posts_of_units(model, kids)
     owner = kid_owner[o2]
     ok = (p.holder[posts] < 0) & (p.sector[posts] == c.sector[rows[owner]]) & (p.rank[posts] <= DEPUTY)
     owner, posts = owner[ok], posts[ok]
-    _into_vacancies(model, rows, owner, posts, rot.to_weak_share * 2.0 * weak[p.unit[posts]], "down")
+    moved = _into_vacancies(model, rows, owner, posts, rot.to_weak_share * 2.0 * weak[p.unit[posts]], "down")
+    down_left = np.setdiff1d(down_all, moved) if rot.vertical_exchanges else None
 
-    # up: a vacant deputy or member post of the unit above, same sector
+    # up: a vacant deputy or member post of the unit above, same sector; a move to a higher post,
+    # so only for cadres who meet every condition of an appointment to it
     rows = candidates[(direction == 1) & (c.level[candidates] > 0)]
+    rows = rows[appointment_eligible(model)[rows]]
     parents = model.units.parent[c.unit[rows]]
     owner, posts = _posts_of_units(model, parents)
     ok = (p.holder[posts] < 0) & (p.sector[posts] == c.sector[rows[owner]]) & (p.rank[posts] >= DEPUTY)
-    _into_vacancies(model, rows, owner[ok], posts[ok], np.zeros(int(ok.sum())), "up")
+    moved = _into_vacancies(model, rows, owner[ok], posts[ok], np.zeros(int(ok.sum())), "up")
+    if rot.vertical_exchanges:
+        _vertical_exchanges(model, down_left, np.setdiff1d(rows, moved), candidates)
 
     # exchanges: a partner is rotated too, so it must meet the same conditions (planned, 10+
     # years of service left, no ban) and not have moved this year
     eligible = np.zeros(c.n, dtype=bool)
     eligible[candidates] = True
-    eligible &= c.moved_year < model.year
+    eligible &= (c.moved_year < model.year) & (c.post >= 0)  # an exchange is between holders
     # across localities: exchange with a holder of the same grade and sector elsewhere
     rows = candidates[(direction == 2) & (c.locality[candidates] >= 0)]
     pool = np.flatnonzero(eligible & (c.locality >= 0))
@@ -219,11 +236,58 @@ def _rotate(model) -> None:
     _exchange(model, a, b, "sector")
 
 
-def _exchange(model, a: np.ndarray, b: np.ndarray, cause: str) -> None:
-    """Rotate cadres a[i] and b[i] by exchanging their posts; both count as rotated."""
-    both = np.concatenate([a, b])
-    _record_rotation(model, both, cause)
-    swap(model, a, b, "rotation", cause)
+def _exchange(model, a: np.ndarray, b: np.ndarray, cause: str, cause_b: str | None = None) -> None:
+    """Rotate cadres a[i] and b[i] by exchanging their posts; both count as rotated (b by
+    `cause_b`, default the same cause)."""
+    if cause_b is None:
+        _record_rotation(model, np.concatenate([a, b]), cause)
+    else:
+        _record_rotation(model, a, cause)
+        _record_rotation(model, b, cause_b)
+    swap(model, a, b, "rotation", cause, cause_b=cause_b)
+
+
+def _vertical_exchanges(model, down: np.ndarray, up: np.ndarray, candidates: np.ndarray) -> None:
+    """Down and up rotations that found no vacant post exchange posts across one level instead
+    (rotation.vertical_exchanges): a deputy or member of a unit with a head or deputy of a unit
+    directly below it, same sector, both free to be rotated; the one moving up meets every
+    appointment condition (a higher post). Each side keeps its direction: down and up."""
+    c, u = model.cadres, model.units
+    eligible = np.zeros(c.n, dtype=bool)
+    eligible[candidates] = True
+    eligible &= (c.moved_year < model.year) & (c.post >= 0)  # an exchange is between holders
+    ready = eligible & appointment_eligible(model)  # may move up
+    rank = c.grade % 4
+    n_sec = len(model.sectors)
+
+    def own(r):
+        return c.unit[r].astype(np.int64) * n_sec + c.sector[r]
+
+    def parent(r):
+        return u.parent[c.unit[r]].astype(np.int64) * n_sec + c.sector[r]
+
+    def fits(r, q):
+        return _fits(model, r, q)
+
+    def into(pool, shift):
+        """Pool members whose move, into the level `shift` from theirs, its weight lets happen."""
+        if not model.scenario.rotation.level_weights:
+            return pool
+        level = np.clip(c.level[pool].astype(np.int64) + shift, 0, u.n_levels - 1)
+        w = moves.level_weight(model, level)
+        return pool[model.stream(moves.STREAM).random(len(pool)) < w]
+
+    # a unit's deputy or member going down, with a head or deputy of a unit below going up
+    rows = down[eligible[down] & (rank[down] >= DEPUTY)]
+    pool = into(np.flatnonzero(ready & (rank <= DEPUTY) & (c.level > 0)), -1)
+    a, b = _random_partners(model, rows, pool, own, fits, pool_group_of=parent, stream=moves.STREAM)
+    _exchange(model, a, b, "down", "up")
+    eligible[a] = eligible[b] = ready[a] = ready[b] = False
+    # a head or deputy going up, with a deputy or member of the unit above going down
+    rows = up[ready[up] & (rank[up] <= DEPUTY) & (c.level[up] > 0)]
+    pool = into(np.flatnonzero(eligible & (rank >= DEPUTY)), +1)
+    a, b = _random_partners(model, rows, pool, parent, fits, pool_group_of=own, stream=moves.STREAM)
+    _exchange(model, a, b, "up", "down")
 
 
 def _returns(model) -> None:
@@ -296,6 +360,10 @@ def _two_term(model) -> None:
     c, p, scen = model.cadres, model.posts, model.scenario
     sim = scen.simulation
     held = np.flatnonzero((p.holder >= 0) & (p.rank == HEAD))
+    if scen.rotation.term_limit_levels:
+        held = held[
+            np.isin(p.level[held], [model.levels.index(lv) for lv in scen.rotation.term_limit_levels])
+        ]
     first_term = (p.term_start[held] - sim.start_year) // sim.term_years
     terms = model.term_index - first_term + 1
     limited = p.holder[held[terms >= scen.rotation.max_consecutive_terms]].astype(np.int64)

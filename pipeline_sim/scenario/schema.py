@@ -538,6 +538,26 @@ class Appointment(Section):
     leadership_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         0.0, description="Points per year in leadership posts added to the selection score. [E]"
     )
+    outside_share: Share = Field(
+        0.0,
+        description="Share of vacancies, of any rank, filled from outside the pipeline: a new "
+        "entrant to the service of the age of the post's holders, neither planned nor from "
+        "inside (posts that must be held by non-locals excepted). 0 = none. [E]",
+    )
+    outside_share_by_level: dict[str, Share] = Field(
+        default_factory=dict,
+        description="outside_share by the level of the post, for the levels named (the others take "
+        "outside_share). [E]",
+    )
+    competence_carry: Share = Field(
+        1.0,
+        description="How much of a cadre's latent competence carries into a higher post: 1 = all "
+        "of it; 0 = drawn anew from the competence of the holders of that grade, independent of "
+        "the competence shown below (the Peter principle: Pluchino, Rapisarda & Garofalo 2010; "
+        "Benson, Li & Shue 2019); in between, the share of the cadre's distance from that grade's "
+        "mean kept (the correlation of before and after). Every move to a higher post, "
+        "appointments and rotations alike. [E]",
+    )
 
 
 class Congress(Section):
@@ -678,6 +698,14 @@ class Integrity(Section):
         le=10,
         description="Reprimands in one term that are grounds for dismissal (Reg. 41/2021); 0 = never.",
     )
+    dismiss_below_competence: Effect | None = Field(
+        None,
+        description="A competence line: a holder whose latent competence (the scale of "
+        "metrics.min_competence: entrants mean 0, SD 1) is below it is replaced, like a holder with "
+        "two 'not completed' years (dismissed now under strict removal, at the end of the term "
+        "under lenient). An absolute standard instead of the relative grades, with competence "
+        "known: the most a competence-based rule can do. null = no line. [E]",
+    )
 
 
 class Confidence(Section):
@@ -744,6 +772,45 @@ class Rotation(Section):
     to_weak_share: Share = Field(
         0.7, description="Share of top-down moves aimed at weak or stagnant units (seed 003). [E]"
     )
+    candidates: Literal["planned", "eligible", "eligible_and_staff"] = Field(
+        "planned",
+        description="Who may be rotated: 'planned' = post holders in a planning pool (Reg. 65 "
+        "Art. 4(1)); 'eligible' = also holders who meet the planning conditions (planning.*), "
+        "standing for the planning of the posts that keep no pools in the model (Reg. 50 plans "
+        "every leadership post) and for Art. 4(3), other cases decided by the competent level; "
+        "'eligible_and_staff' = also staff-pool cadres who meet them, for moves down into a "
+        "vacant head or deputy post (provincial department staff sent to district key posts, seed "
+        "003); they have no post to return to.",
+    )
+    level_weights: dict[str, Share] = Field(
+        default_factory=dict,
+        description="Weight of planned rotation into the posts of each level (levels not named: "
+        "1): multiplies the yearly rate of the moves into the level's posts (by direction: down "
+        "into the level below, up into the level above, locality and sector exchanges within the "
+        "level) and the shares of its posts taken by rotated cadres at a congress and ahead; 0 = "
+        "no rotation into that level's posts. [E]",
+    )
+    congress_share: Share = Field(
+        0.0,
+        description="Share of the posts vacant at a congress (after its age rules, before the "
+        "elections) taken by rotated cadres from elsewhere for the new term: the congress is where "
+        "most rotations happen (seed 003: 94 key cadres reassigned at the Do Luong grassroots "
+        "congresses). Directions as rotation.directions. 0 = none. [E]",
+    )
+    ahead_share: Share = Field(
+        0.0,
+        description="Share of the posts whose holder retires within the next year that get a "
+        "rotated cadre from elsewhere designated a year ahead, who takes the post when it falls "
+        "vacant (rotation as a plan, seed 003: 'since 2016 a regular plan'). Directions as "
+        "rotation.directions. 0 = none. [E]",
+    )
+    vertical_exchanges: bool = Field(
+        False,
+        description="A down or up rotation that finds no vacant post exchanges posts across one "
+        "level instead: a deputy or member of a unit with a head or deputy of a unit below it, same "
+        "sector (the one moving up meets every appointment condition). No post is created either "
+        "way (rules.md §2). [E]",
+    )
     p_return: Share = Field(
         0.5, description="At the end of a rotation: probability of returning to the home unit. [E]"
     )
@@ -756,6 +823,12 @@ class Rotation(Section):
         "(Reg. 65/2022; Decree 138/2020 Art. 41); the rule moves them at congress.",
     )
     max_consecutive_terms: PosInt = Field(2, le=10, description="Terms allowed in one head post.")
+    term_limit_levels: list[Label] = Field(
+        default_factory=list,
+        max_length=MAX_LEVELS,
+        description="Levels whose heads the two-term rule moves; empty = every level. Reg. 65 "
+        "Art. 4(2) names the province and district posts (rules.md §2).",
+    )
     nonlocal_posts: list[str] = Field(
         default_factory=list,
         max_length=1_000,
@@ -895,11 +968,23 @@ class Scenario(Section):
         return self
 
     @model_validator(mode="after")
+    def _moves_at_a_congress(self) -> Scenario:
+        if self.rotation.congress_share > 0 and not self.congress.enabled:
+            raise ValueError(
+                f"rotation.congress_share ({self.rotation.congress_share:g}) moves cadres at the "
+                "congress, but congress.enabled is false: set the share to 0 or enable the congress"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _levels_known(self) -> Scenario:
         levels = set(self.hierarchy.levels)
         for table, mapping in (
             ("initial.holder_age_mean", self.initial.holder_age_mean),
             ("metrics.young_age", self.metrics.young_age),
+            ("rotation.level_weights", self.rotation.level_weights),
+            ("appointment.outside_share_by_level", self.appointment.outside_share_by_level),
+            ("rotation.term_limit_levels", dict.fromkeys(self.rotation.term_limit_levels)),
         ):
             unknown = set(mapping) - levels
             if unknown:

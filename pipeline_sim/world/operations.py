@@ -13,7 +13,13 @@ import numpy as np
 from pipeline_sim.kernels import POPCOUNT, expand_ranges, match_lazy
 from pipeline_sim.world.cadres import ACTIVE, STATUS
 from pipeline_sim.world.hierarchy import STAFF_RANK
-from pipeline_sim.world.rules import INDEX_RULE, appointment_eligible, pair_scores, unit_head_network
+from pipeline_sim.world.rules import (
+    INDEX_RULE,
+    appointment_eligible,
+    pair_scores,
+    retirement_dates,
+    unit_head_network,
+)
 
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
@@ -130,10 +136,61 @@ def experience_breadth(model: PipelineModel, rows: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
-def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
-    """Record cadre rows[i] as the holder of posts[i] (the posts must be theirs to take)."""
+def competence_by_grade(model: PipelineModel) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD of the latent competence of the holders of each grade's posts (once a year; a
+    grade with fewer than two holders takes the entrants' distribution)."""
+    cache = model.year_cache.setdefault("competence_by_grade", {})
+    if "stats" not in cache:
+        c, p, rec = model.cadres, model.posts, model.scenario.recruitment
+        held = np.flatnonzero(p.holder >= 0)
+        g = p.grade[held].astype(np.int64)
+        x = c.competence[p.holder[held]].astype(np.float64)
+        size = int(p.grade.max()) + 1
+        n = np.bincount(g, minlength=size)
+        s1 = np.bincount(g, weights=x, minlength=size)
+        s2 = np.bincount(g, weights=x * x, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / n
+            sd = np.sqrt(np.maximum(s2 / n - mean**2, 0.0) * n / np.maximum(n - 1, 1))
+        few = n < 2
+        mean[few], sd[few] = rec.competence_mean, rec.competence_sd
+        cache["stats"] = (mean, sd)
+    return cache["stats"]
+
+
+def carry_competence(model: PipelineModel, posts: np.ndarray, rows: np.ndarray) -> None:
+    """Competence of cadres moving into a higher post (appointment.competence_carry = k).
+
+    c' = m + k (c - m) + sqrt(1 - k^2) s z, with m and s the mean and SD of competence among the
+    holders of the new post's grade and z standard normal: k = 1 keeps all of it (the cadre is
+    as competent in the higher post as before), k = 0 draws it anew from the holders of that
+    grade, independent of the competence shown below (the Peter principle; Pluchino, Rapisarda
+    & Garofalo 2010). Moves to an equal or lower post keep their competence.
+    """
+    k = model.scenario.appointment.competence_carry
+    if k >= 1.0 or len(rows) == 0:
+        return
+    c, p = model.cadres, model.posts
+    up = c.grade[rows] > p.grade[posts]
+    if not up.any():
+        return
+    rows, posts = rows[up], posts[up]
+    mean, sd = competence_by_grade(model)
+    m, s = mean[p.grade[posts]], sd[p.grade[posts]]
+    z = model.stream("competence").standard_normal(len(rows))
+    new = m + k * (c.competence[rows] - m) + np.sqrt(1.0 - k * k) * s * z
+    c.competence[rows] = new.astype(np.float32)
+
+
+def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray, carry: bool = True) -> None:
+    """Record cadre rows[i] as the holder of posts[i] (the posts must be theirs to take).
+
+    With `carry`, a cadre moving to a higher post takes competence by appointment.competence_carry
+    (not for a return from a rotation to the post held before)."""
     c, p = model.cadres, model.posts
     year = model.year
+    if carry:
+        carry_competence(model, posts, rows)
     p.holder[posts] = rows
     p.vacant_since[posts] = -1
     p.vacancy_chain[posts] = -1
@@ -178,8 +235,8 @@ def appoint(
     """Put cadre rows[i] into vacant post posts[i]; their old posts open as links of the chain.
 
     By default this is an appointment (a promotion when a holder moves to a higher grade), caused by
-    a planned or unplanned selection; `kind` and `cause` relabel it (e.g. a rotation into a
-    vacancy), in which case it is not counted as an appointment.
+    a planned or unplanned selection (or `cause`, e.g. "outside"); `kind` relabels it (e.g. a
+    rotation into a vacancy), in which case it is not counted as an appointment.
     """
     c, p = model.cadres, model.posts
     if len(posts) == 0:
@@ -194,7 +251,7 @@ def appoint(
         is_promotion = (old_post >= 0) & (p.grade[posts] < c.grade[rows])
         model.events.log(
             "appointment",
-            np.where(planned, "planned", "unplanned"),
+            np.where(planned, "planned", "unplanned") if cause is None else cause,
             model,
             rows,
             posts,
@@ -203,6 +260,8 @@ def appoint(
             kind_array=np.where(is_promotion, "promotion", "appointment"),
         )
         model.tally.add_appointments(posts, rows, is_promotion)
+        # a cadre appointed during a rotation stays where the appointment put them: no return
+        c.rotation_home[rows] = -1
     else:
         model.events.log(kind, cause, model, rows, posts, from_post=old_post, chain=chain)
         # a key vacancy filled by a move is assessed now, by the rule of the filling phase: a gap
@@ -221,11 +280,19 @@ def appoint(
     movers = old_post >= 0
     vacate(model, rows[movers], chain_ids=chain[movers])
     model.chains.close(chain[~movers], model.year)
-    _seat(model, posts, rows)
+    _seat(model, posts, rows, carry=cause not in ("return", "outside"))
 
 
-def swap(model: PipelineModel, rows_a: np.ndarray, rows_b: np.ndarray, kind: str, cause: str) -> None:
-    """Holders rows_a[i] and rows_b[i] exchange posts (no post is left vacant)."""
+def swap(
+    model: PipelineModel,
+    rows_a: np.ndarray,
+    rows_b: np.ndarray,
+    kind: str,
+    cause: str,
+    cause_b: str | None = None,
+) -> None:
+    """Holders rows_a[i] and rows_b[i] exchange posts (no post is left vacant); rows_b's moves are
+    logged with `cause_b` (default: the same cause)."""
     c = model.cadres
     rows_a = np.asarray(rows_a, dtype=np.int64)
     rows_b = np.asarray(rows_b, dtype=np.int64)
@@ -234,7 +301,7 @@ def swap(model: PipelineModel, rows_a: np.ndarray, rows_b: np.ndarray, kind: str
     posts_a, posts_b = c.post[rows_a].astype(np.int64), c.post[rows_b].astype(np.int64)
     assert (posts_a >= 0).all() and (posts_b >= 0).all(), "swap of a cadre without a post"
     model.events.log(kind, cause, model, rows_a, posts_b, from_post=posts_a)
-    model.events.log(kind, cause, model, rows_b, posts_a, from_post=posts_b)
+    model.events.log(kind, cause if cause_b is None else cause_b, model, rows_b, posts_a, from_post=posts_b)
     _seat(model, np.concatenate([posts_b, posts_a]), np.concatenate([rows_a, rows_b]))
 
 
@@ -568,6 +635,115 @@ class _Candidates:
         return fetch
 
 
+def holder_ages_by_grade(model: PipelineModel) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD of the ages of the holders of each grade's posts (once a year; a grade with
+    fewer than two holders takes those of every holder)."""
+    cache = model.year_cache.setdefault("ages_by_grade", {})
+    if "stats" not in cache:
+        c, p = model.cadres, model.posts
+        held = np.flatnonzero(p.holder >= 0)
+        g = p.grade[held].astype(np.int64)
+        age = model.year + 0.5 - c.birth[p.holder[held]]
+        size = int(p.grade.max()) + 1
+        n = np.bincount(g, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.bincount(g, weights=age, minlength=size) / n
+            var = np.bincount(g, weights=age * age, minlength=size) / n - mean**2
+        sd = np.sqrt(np.maximum(var, 0.0))
+        few = n < 2
+        mean[few] = age.mean() if len(age) else model.scenario.recruitment.entry_age_mean
+        sd[few] = age.std() if len(age) else model.scenario.recruitment.entry_age_sd
+        cache["stats"] = (mean, sd)
+    return cache["stats"]
+
+
+def outside_share(model: PipelineModel, posts: np.ndarray) -> np.ndarray | float:
+    """Share of vacancies filled from outside the pipeline, by each post's level."""
+    app = model.scenario.appointment
+    if not app.outside_share_by_level:
+        return app.outside_share
+    table = np.array([app.outside_share_by_level.get(lvl, app.outside_share) for lvl in model.levels])
+    return table[model.posts.level[posts]]
+
+
+def hire_outside(model: PipelineModel, vac: np.ndarray, at_year: float, min_service: float) -> np.ndarray:
+    """Fill a share of the vacancies `vac` from outside the pipeline (appointment.outside_share).
+
+    Each chosen vacancy takes a new entrant to the service, of the age of the holders of its
+    grade (drawn again, up to a few times, until the appointment's years of service left and,
+    at a congress, the first-election age of the post's bodies hold; else the post is left to
+    the ordinary filling): not planned, not from inside. Competence is an entrant's plus the
+    yearly growth for the years since the mean entry age (work outside counts as work). Posts
+    that must be held by non-locals are not filled from outside. Logged as an entry and an
+    appointment, both with cause "outside"; counted in `outside_hires` and `entrants`. A key
+    vacancy so filled is a succession gap unless a ready planned successor was passed over.
+    Returns which of `vac` were filled.
+    """
+    c, p, scen = model.cadres, model.posts, model.scenario
+    share = outside_share(model, vac)
+    rng = model.stream("outside")
+    pick = np.flatnonzero((rng.random(len(vac)) < share) & ~model.nonlocal_post[vac])
+    filled = np.zeros(len(vac), dtype=bool)
+    if not len(pick):
+        return filled
+    posts = vac[pick]
+    mean, sd = holder_ages_by_grade(model)
+    rec = scen.recruitment
+    n = len(posts)
+    age = np.zeros(n)
+    female = np.zeros(n, dtype=bool)
+    ok = np.zeros(n, dtype=bool)
+    first_max = model.bodies.first_max[posts] if model.at_term_boundary else np.full(n, np.nan)
+    for _ in range(8):
+        todo = np.flatnonzero(~ok)
+        if not len(todo):
+            break
+        g = p.grade[posts[todo]]
+        a = np.maximum(rec.entry_age_min, rng.normal(mean[g], sd[g]))
+        f = rng.random(len(todo)) < rec.female_share
+        birth = model.year + 0.5 - a
+        good = retirement_dates(birth, f, scen.demography) - at_year >= min_service
+        limit = first_max[todo]
+        good &= np.isnan(limit) | (model.year + 1 - birth <= limit)
+        age[todo], female[todo], ok[todo] = a, f, good
+    posts, age, female = posts[ok], age[ok], female[ok]
+    if not len(posts):
+        return filled
+    experience = np.maximum(age - rec.entry_age_mean, 0.0)
+    block = model.new_cadres(
+        p.unit[posts],
+        p.sector[posts].astype(np.int8),
+        "outside",
+        age=age,
+        female=female,
+        competence_shift=scen.work.competence_growth * experience,
+    )
+    block["entry_year"][:] = model.year  # new to the service
+    block["post_start"][:] = model.year
+    rows = c.append(block)  # appended, never a reused row: this year's indexes stay valid
+    model.tally.add_entrants(c.level[rows], c.sector[rows])
+    model.events.log("entry", "outside", model, rows, np.full(len(rows), -1))
+    # a key vacancy: a gap unless a ready planned successor was passed over
+    key = p.key[posts] & ~p.vacancy_assessed[posts]
+    if key.any():
+        kp = posts[key]
+        pool = model.pools[p.key_index[kp]].astype(np.int64)
+        eligible = appointment_eligible(model, at_year, min_service=min_service)
+        owner = np.repeat(np.arange(len(kp)), pool.shape[1])
+        cand = pool.ravel()
+        ready = np.zeros(len(kp), dtype=bool)
+        has = cand >= 0
+        ok_pair = np.zeros(len(cand), dtype=bool)
+        ok_pair[has] = admissible_pairs(model, eligible, kp[owner[has]], cand[has])
+        ready[owner[ok_pair]] = True
+        model.tally.add_vacancies(kp, gap=~ready)
+        p.vacancy_assessed[kp] = True
+    model.tally.add_count("outside_hires", posts)
+    appoint(model, posts, rows, np.zeros(len(rows), bool), cause="outside")
+    filled[pick[ok]] = True
+    return filled
+
+
 def fill_vacancies(
     model: PipelineModel, at_year: float | None = None, min_service: float | None = None
 ) -> None:
@@ -589,6 +765,7 @@ def fill_vacancies(
     cand = _Candidates(model, eligible, app.selection)
     staff_ranks = [("head", "deputy", "member").index(r) for r in app.entry_ranks]
     rng = model.stream("filling")
+    outside = app.outside_share > 0 or any(v > 0 for v in app.outside_share_by_level.values())
     for g in np.unique(p.grade):
         vac = np.flatnonzero((p.holder < 0) & (p.grade == g))
         if len(vac) == 0:
@@ -596,8 +773,13 @@ def fill_vacancies(
         prio = rng.random(len(vac))
         cand.for_grade(vac, rng)
         filled = np.zeros(len(vac), dtype=bool)
+        # 0. a share from outside the pipeline
+        if outside:
+            year = model.year if at_year is None else at_year
+            left = app.min_service_left_years if min_service is None else min_service
+            filled |= hire_outside(model, vac, year, left)
         # 1. ready planned successors
-        is_key = p.key[vac]
+        is_key = p.key[vac] & ~filled
         kv = np.flatnonzero(is_key)
         if len(kv):
             won, rows = match_lazy(len(vac), cand.planned(kv), prio, eligible)

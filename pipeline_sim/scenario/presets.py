@@ -195,7 +195,6 @@ START_GROUPS: dict[str, dict[str, Any]] = {
     "historic": {
         "provincial_secretaries": {
             "label": "provincial party secretaries, 2020-25",
-            "year": 2021,
             "posts": ["provincial.party.head"],
             "female_share": 9 / 63,
             "age_mean": 52.3,
@@ -207,7 +206,6 @@ START_GROUPS: dict[str, dict[str, Any]] = {
         },
         "central_committee": {
             "label": "13th Central Committee, full members",
-            "year": 2021,
             "body": "central_committee",
             "female_share": 19 / 200,
             "age_mean": 53.8,
@@ -220,7 +218,6 @@ START_GROUPS: dict[str, dict[str, Any]] = {
     "reform2025": {
         "provincial_secretaries": {
             "label": "provincial party secretaries, 2025-30",
-            "year": 2026,
             "posts": ["provincial.party.head"],
             "female_share": 1 / 34,
             "age_mean": 54.0,
@@ -231,7 +228,6 @@ START_GROUPS: dict[str, dict[str, Any]] = {
         },
         "central_committee": {
             "label": "14th Central Committee, full members",
-            "year": 2026,
             "body": "central_committee",
             "female_share": 21 / 180,
             "age_mean": 55.4,

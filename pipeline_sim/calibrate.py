@@ -758,37 +758,51 @@ class Draws:
         return cls(folder, keys, {p["key"]: bool(p.get("integer")) for p in params}, good)
 
 
-def apply_draws(
-    draws: Draws, scenarios: list[dict], seed: int, reps: int
-) -> tuple[list[list[dict]], pd.DataFrame, list[str]]:
-    """Per scenario and replication, the scenario with the drawn values (replication i draws with
-    seed + i, the same in every scenario). A scenario that sets a calibrated key differently from
-    the first (the reference) keeps its own value there: that difference is what is compared.
-
-    Returns (scenario data per scenario per replication, the draws per replication, warnings)."""
+def kept_keys(draws: Draws, scenarios: list[dict]) -> tuple[dict[int, list[str]], list[str]]:
+    """Per scenario, the calibrated keys it keeps: those it sets apart from the first scenario (the
+    reference), the difference a comparison is about; and a warning for each such scenario."""
     from pipeline_sim.sweep import _dotted
 
     ref = scenarios[0]
-    kept: dict[int, list[str]] = {}
-    for i, s in enumerate(scenarios):
-        kept[i] = [k for k in draws.keys if i > 0 and _dotted(s, k) != _dotted(ref, k)]
+    kept = {
+        i: [k for k in draws.keys if i > 0 and _dotted(s, k) != _dotted(ref, k)]
+        for i, s in enumerate(scenarios)
+    }
     notes = [
         f"{scenarios[i].get('name', i)} sets {', '.join(keys)} apart from {ref.get('name')}: it keeps "
         "its own value(s) there; the other calibrated keys are drawn from the calibration"
         for i, keys in kept.items()
         if keys
     ]
-    rows, out = [], []
-    for rep in range(reps):
-        d = draws.draw(seed + rep)
-        rows.append({"rep": rep, "seed": seed + rep, **d})
+    return kept, notes
+
+
+def apply_draws(
+    draws: Draws, scenarios: list[dict], seed: int, reps: int, keep: dict[int, list[str]] | None = None
+) -> tuple[list[list[dict]], pd.DataFrame]:
+    """Per scenario and replication, the scenario with the drawn values: replication i draws with
+    seed + i, the same in every scenario (paired). Scenario j keeps its own values of the keys
+    ``keep[j]`` (default :func:`kept_keys`).
+
+    Returns (scenario data per scenario per replication, the draws: rep, seed, trial, values)."""
+    keep = kept_keys(draws, scenarios)[0] if keep is None else keep
+    rows = [{"rep": rep, "seed": seed + rep, **draws.draw(seed + rep)} for rep in range(reps)]
+    out = []
     for i, s in enumerate(scenarios):
         per = []
         for rep in range(reps):
-            values = {k: v for k, v in rows[rep].items() if k in draws.keys and k not in kept[i]}
+            values = {k: rows[rep][k] for k in draws.keys if k not in keep.get(i, [])}
             per.append(load_scenario(s, overrides=values).model_dump(mode="json"))
         out.append(per)
-    return out, pd.DataFrame(rows), notes
+    return out, pd.DataFrame(rows)
+
+
+def parameter_notes(draws: Draws, reps: int) -> str:
+    return (
+        f"parameter uncertainty: each replication draws {', '.join(draws.keys)} from the "
+        f"{len(draws.good)} good trials of the calibration in {draws.folder} (replication i draws the "
+        f"same trial in every scenario); {reps} draws are in parameters.parquet"
+    )
 
 
 def structure_note(base: Scenario, run: Scenario) -> str | None:

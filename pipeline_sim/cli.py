@@ -396,6 +396,14 @@ def compare(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", metavar="", help="Replace an existing comparison in --out.")
     ] = False,
+    parameters_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--parameters-from",
+            metavar="FOLDER",
+            help="A calibration folder: each replication draws the calibrated keys from its good trials.",
+        ),
+    ] = None,
     sets: SetOption = None,
     quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
@@ -420,6 +428,8 @@ def compare(
         notes = check_comparison(scens, reps, years)
     except ExperimentError as exc:
         fail(str(exc))
+    if parameters_from is not None:
+        notes += parameter_warnings(parameters_from, [s.model_dump(mode="json") for s in scens])
     for note in notes:
         warn(
             note.replace("the same number of years", "the same number of years (--years N)").replace(
@@ -453,6 +463,7 @@ def compare(
                 cli=True,
                 notify=notify,
                 dashboard=dashboard,
+                parameters_from=parameters_from,
             )
 
     result = run_experiment("compare", len(scens) * reps, folder, quiet, start)
@@ -462,6 +473,19 @@ def compare(
         f"table: {escape(str(folder / 'summary.csv'))}",
         highlight=False,
     )
+
+
+def parameter_warnings(folder: Path, scenarios: list[dict]) -> list[str]:
+    """Check a calibration folder for --parameters-from (fail if it is not one); the scenarios
+    that keep their own values of calibrated keys."""
+    from pipeline_sim.calibrate import Draws, kept_keys
+    from pipeline_sim.experiment import ExperimentError
+
+    try:
+        draws = Draws.load(folder)
+    except ExperimentError as exc:
+        fail(str(exc))
+    return kept_keys(draws, scenarios)[1]
 
 
 def _head(name: str, width: int = 9) -> str:
@@ -590,6 +614,14 @@ def sweep(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", metavar="", help="Replace an existing sweep in --out.")
     ] = False,
+    parameters_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--parameters-from",
+            metavar="FOLDER",
+            help="A calibration folder: each replication draws the calibrated keys from its good trials.",
+        ),
+    ] = None,
     sets: SetOption = None,
     quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
@@ -620,6 +652,16 @@ def sweep(
         fail(str(exc))
     for note in sweep_warnings(design, samples, factors):
         warn(note.replace("(samples ", "(--samples "))
+    if parameters_from is not None:
+        from pipeline_sim.calibrate import Draws
+
+        try:
+            calibrated = Draws.load(parameters_from).keys
+        except ExperimentError as exc:
+            fail(str(exc))
+        for f in factors:
+            if f.key in calibrated:
+                warn(f"{f.key}: varied by the sweep and calibrated: the design's values are used")
     if out_dir is None:
         if resume:
             fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
@@ -651,6 +693,7 @@ def sweep(
                 cli=True,
                 notify=notify,
                 dashboard=dashboard,
+                parameters_from=parameters_from,
             )
 
     result = run_experiment(f"sweep ({n_points} sets x {reps})", n_points * reps, folder, quiet, start)

@@ -240,6 +240,7 @@ def write_compare_report(
     command: str | None,
     differences: pd.DataFrame | None = None,
     warnings: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> None:
     """The comparison report: the headline table and the effects by level first, then what
     differs between the scenarios and one figure per outcome."""
@@ -259,6 +260,8 @@ def write_compare_report(
     ]
     for w in warnings or []:
         parts.append(f"<p class='warn'><b>Warning:</b> {html.escape(w)}</p>")
+    for n in notes or []:
+        parts.append(f"<p class='note'><b>Note:</b> {html.escape(n)}</p>")
     parts.append(
         "<h2>Results over all years</h2><p class='note'>Means over replications. The difference "
         f"is each scenario minus {html.escape(ref)}, paired by seed, with its 95% interval "

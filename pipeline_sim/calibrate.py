@@ -27,6 +27,7 @@ A calibration varies scenario keys (``--vary KEY=LOW:HIGH[:log]``) to bring the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -721,6 +722,8 @@ class Draws:
     keys: list[str]
     integer: dict[str, bool]
     good: pd.DataFrame
+    #: the calibrated keys' values in the calibration's input scenario (before calibration)
+    uncalibrated: dict[str, Any] = field(default_factory=dict)
 
     def draw(self, seed: int) -> dict[str, Any]:
         """The trial and values drawn for the replication of seed `seed` (the same in every
@@ -755,19 +758,30 @@ class Draws:
             ) from None
         if not keys or not len(good):
             raise ExperimentError(f"--parameters-from {folder}: the calibration has no good trial")
-        return cls(folder, keys, {p["key"]: bool(p.get("integer")) for p in params}, good)
+        from pipeline_sim.sweep import _dotted
+
+        before = {}
+        for k in keys:
+            with contextlib.suppress(KeyError, TypeError):
+                before[k] = _dotted(manifest.get("scenario", {}), k)
+        return cls(folder, keys, {p["key"]: bool(p.get("integer")) for p in params}, good, before)
 
 
 def kept_keys(draws: Draws, scenarios: list[dict]) -> tuple[dict[int, list[str]], list[str]]:
-    """Per scenario, the calibrated keys it keeps: those it sets apart from the first scenario (the
-    reference), the difference a comparison is about; and a warning for each such scenario."""
+    """Per scenario, the calibrated keys it keeps: those it sets apart both from the first scenario
+    (the reference) and from the calibration's input scenario, a policy of its own that the
+    comparison is about; and a warning for each such scenario. A scenario that holds the
+    uncalibrated values (say, one extending the input scenario, beside a calibrated reference)
+    draws them like the others."""
     from pipeline_sim.sweep import _dotted
 
     ref = scenarios[0]
-    kept = {
-        i: [k for k in draws.keys if i > 0 and _dotted(s, k) != _dotted(ref, k)]
-        for i, s in enumerate(scenarios)
-    }
+
+    def own(s: dict, k: str) -> bool:
+        v = _dotted(s, k)
+        return v != _dotted(ref, k) and (k not in draws.uncalibrated or v != draws.uncalibrated[k])
+
+    kept = {i: [k for k in draws.keys if i > 0 and own(s, k)] for i, s in enumerate(scenarios)}
     notes = [
         f"{scenarios[i].get('name', i)} sets {', '.join(keys)} apart from {ref.get('name')}: it keeps "
         "its own value(s) there; the other calibrated keys are drawn from the calibration"

@@ -196,8 +196,8 @@ def compare(
 
     With `parameters_from` (a calibration folder), each replication draws the calibrated keys from
     the calibration's good trials, the same draw for replication i in every scenario, except in a
-    scenario that sets a key apart from the reference (it keeps its own value); the draws are
-    written to parameters.parquet."""
+    scenario that sets a key apart from both the reference and the calibration's input scenario
+    (it keeps its own value); the draws are written to parameters.parquet."""
     import warnings as _warnings
 
     from pipeline_sim.api import check_run_args

@@ -526,6 +526,9 @@ def test_parameters_from_a_calibration_are_drawn_per_replication_and_paired(tmp_
     own = load_scenario(TEACHING, overrides={"appointment.female_score_gap": 15.0}).model_dump(mode="json")
     keep, notes = kept_keys(draws, [ref, same, own])
     assert keep == {0: [], 1: [], 2: ["appointment.female_score_gap"]} and len(notes) == 1
+    # beside a calibrated reference, a scenario with the input's uncalibrated values draws them
+    calibrated = load_scenario(tmp_path / "c" / "calibrated.toml").model_dump(mode="json")
+    assert kept_keys(draws, [calibrated, ref, own])[0] == {0: [], 1: [], 2: ["appointment.female_score_gap"]}
     data, table = apply_draws(draws, [ref, same, own], seed=4, reps=6)
     assert list(table["seed"]) == [4, 5, 6, 7, 8, 9]
     assert table["integrity.p_violation"].nunique() > 1  # replications draw different values

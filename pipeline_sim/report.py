@@ -226,6 +226,8 @@ h3{font-size:1.05em;margin-bottom:.3em}
 .tbl td:first-child,.tbl th:first-child{text-align:left} .note{color:#555;font-size:.9em}
 .warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.5em 1em;margin:1em 0}
 code{background:#f4f4f4;padding:1px 4px}
+.fit .tbl td{vertical-align:top} .fit .tbl td:nth-child(2),.fit .tbl td:nth-child(3){text-align:left}
+.fit .tbl td:last-child,.fit .tbl th:last-child{text-align:left;font-size:.8em;color:#555;max-width:24em}
 """
 
 
@@ -620,7 +622,11 @@ def write_calibration_report(
             "(simulated - real) / sd; within tolerance: within the row's relative tolerance "
             "(10% by default) or |z| &le; 2.</p>"
         )
-        parts.append(_table(shown[sel.to_numpy()]) if sel.any() else "<p class='note'>None.</p>")
+        parts.append(
+            f"<div class='fit'>{_table(shown[sel.to_numpy()])}</div>"
+            if sel.any()
+            else "<p class='note'>None.</p>"
+        )
     off = fit["status"] != "ok"
     if off.any():
         parts.append(

@@ -738,3 +738,52 @@ def test_python_errors_speak_python(tmp_path, targets_file):
         parse_parameters(["planning.mode=open,closed"], TEACHING)
     with pytest.raises(ExperimentError, match="no such targets file"):
         run_calibration(TEACHING, tmp_path / "none.toml", VARY, tmp_path / "x", trials=2)
+
+
+def test_a_local_dask_cluster_gives_the_same_trials(tmp_path, targets_file):
+    pytest.importorskip("distributed")
+    a = calibrate(tmp_path / "a", targets_file, trials=4, reps=2).trials
+    b = calibrate(tmp_path / "b", targets_file, trials=4, reps=2, workers=2, scheduler="local").trials
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_ctrl_c_keeps_the_finished_trials_and_says_how_to_resume(tmp_path, targets_file):
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
+    env.update(NO_COLOR="1", TERM="dumb")
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline_sim.cli",
+        "calibrate",
+        str(TEACHING),
+        "--targets",
+        str(targets_file),
+        *VARY_ARGS,
+        "--trials",
+        "40",
+        "--reps",
+        "2",
+        "--years",
+        str(YEARS),
+        "--workers",
+        "1",
+        "--out",
+        "cal",
+        "-q",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    runs = tmp_path / "cal" / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(runs.glob("t*.parquet"))) < 6:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume --out cal" in stderr and "Traceback" not in stderr
+    kept = len(list(runs.glob("t*.parquet")))
+    assert kept >= 6
+    resumed = cli(tmp_path, "calibrate", *args[4:-1], "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(pd.read_parquet(tmp_path / "cal" / "trials.parquet")) == 40

@@ -787,3 +787,22 @@ def test_ctrl_c_keeps_the_finished_trials_and_says_how_to_resume(tmp_path, targe
     resumed = cli(tmp_path, "calibrate", *args[4:-1], "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert len(pd.read_parquet(tmp_path / "cal" / "trials.parquet")) == 40
+
+
+def test_integer_keys_get_integer_values_and_log_ranges_stay_inside(tmp_path, targets_file):
+    params = parse_parameters(
+        ["planning.max_candidates=1:4", "integrity.p_violation=0.001:0.01:log"], TEACHING
+    )
+    assert [(p.integer, p.log) for p in params] == [(True, False), (False, True)]
+    result = calibrate(
+        tmp_path / "c",
+        targets_file,
+        trials=5,
+        reps=1,
+        vary=["planning.max_candidates=1:4", "integrity.p_violation=0.001:0.01:log"],
+    )
+    t = result.trials
+    assert all(float(v).is_integer() and 1 <= v <= 4 for v in t["planning.max_candidates"])
+    assert t["integrity.p_violation"].between(0.001, 0.01).all()
+    scen = load_scenario(tmp_path / "c" / "calibrated.toml")
+    assert isinstance(scen.planning.max_candidates, int)

@@ -36,6 +36,8 @@ from pipeline_sim.folders import (
 )
 from pipeline_sim.metrics import ALL
 from pipeline_sim.model import PipelineModel
+from pipeline_sim.parquet import write_frame
+from pipeline_sim.parquet import writer as parquet_writer
 from pipeline_sim.scenario import Scenario, dumps_toml, load_scenario, scenario_to_dict
 from pipeline_sim.scenario.schema import check_seeds
 
@@ -204,9 +206,19 @@ def _run_one(
     if isinstance(scenario, dict):
         scenario = load_scenario(scenario)
     model = PipelineModel(scenario, seed=seed, years=years)
+    # events and roster go to their files year by year, so that memory stays flat
+    ident = {"scenario": scenario.name, "rep": np.int32(rep), "seed": np.int64(seed)}
+    spool_events = paths is not None and scenario.output.event_log
+    spool_roster = paths is not None and scenario.output.holders != "none"
+    if spool_events:
+        model.events.spool_to(paths[0], model.levels, model.sectors, **ident)
+    if spool_roster:
+        model.rosters.spool_to(paths[1], **ident)
     try:
         while model.running:
             model.step()
+            model.events.flush()
+            model.rosters.flush(model)
             if on_year is not None:
                 on_year(rep, model.year)
         out = {
@@ -218,18 +230,10 @@ def _run_one(
         for name in ("metrics", "units", "bodies"):
             out[name].insert(0, "seed", np.int64(seed))
             out[name].insert(0, "rep", np.int32(rep))
-        spooled = (
-            (scenario.output.event_log, model.events_frame),
-            (scenario.output.holders != "none", model.holders_frame),
-        )
-        for k, (wanted, make) in enumerate(spooled):
-            if paths is not None and wanted:
-                frame = make()
-                frame.insert(0, "seed", np.int64(seed))
-                frame.insert(0, "rep", np.int32(rep))
-                frame.insert(0, "scenario", pd.Categorical([scenario.name] * len(frame)))
-                frame.to_parquet(paths[k], index=False)
-                del frame
+        if spool_events:
+            model.events.finish()
+        if spool_roster:
+            model.rosters.finish(model)
     finally:
         model.close()
     return out
@@ -408,13 +412,13 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
 
     from pipeline_sim import __version__
 
-    result.metrics.to_parquet(folder / "metrics.parquet", index=False)
+    write_frame(result.metrics, folder / "metrics.parquet")
     _write_spooled(result.event_files, folder / "events.parquet")
     _write_spooled(result.holder_files, folder / "holders.parquet")
     for name in ("posts", "units", "bodies"):
         table = getattr(result, name)
         if len(table):
-            table.to_parquet(folder / f"{name}.parquet", index=False)
+            write_frame(table, folder / f"{name}.parquet")
     (folder / "scenario.toml").write_text(
         "# Fully resolved scenario used for these results\n" + dumps_toml(scenario_to_dict(result.scenario)),
         encoding="utf-8",
@@ -445,15 +449,19 @@ def _write_spooled(parts: list[Path], path: Path) -> None:
     writer = None
     try:
         for part in parts:
-            table = pq.read_table(part)
-            if table.num_rows == 0 and writer is not None:
-                continue
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema)
-            elif not table.schema.equals(writer.schema, check_metadata=False):
-                table = table.cast(writer.schema)
-            writer.write_table(table)
-            del table
+            source = pq.ParquetFile(part)
+            for i in range(max(source.num_row_groups, 1)):  # a year at a time
+                table = (
+                    source.read_row_group(i) if source.num_row_groups else source.schema_arrow.empty_table()
+                )
+                if table.num_rows == 0 and writer is not None:
+                    continue
+                if writer is None:
+                    writer = parquet_writer(path, table.schema)
+                elif not table.schema.equals(writer.schema, check_metadata=False):
+                    table = table.cast(writer.schema)
+                writer.write_table(table)
+                del table
     finally:
         if writer is not None:
             writer.close()

@@ -208,6 +208,10 @@ def compare(
     except ValueError as exc:
         raise ExperimentError(f"seed {seed}: {exc}") from None
     notes = check_comparison(scenarios, reps, years)
+    if years is not None:  # what is run, saved and reported: --years replaces each one's length
+        scenarios = [s.model_copy(deep=True) for s in scenarios]
+        for s in scenarios:
+            s.simulation.years = years
     data_per_rep = draws_frame = None
     report_notes = []
     if parameters_from is not None:

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from pipeline_sim.model import PipelineModel
 
 COLUMNS = (
@@ -50,14 +52,54 @@ class EventLog:
     def __init__(self, enabled: bool = True, planning: bool = True):
         self.enabled = enabled
         self.planning = planning
-        self.vocab: dict[str, int] = {}
+        #: codes of the kinds and of the causes, each in order of first use
+        self.vocab: dict[str, dict[str, int]] = {"kind": {}, "cause": {}}
         self.blocks: list[dict[str, np.ndarray]] = []
+        self._spool: tuple | None = None  # (path, levels, sectors, constant columns)
+        self._writer = None
 
-    def _codes(self, values, n: int) -> np.ndarray:
+    # spooling to a Parquet file during a run (memory stays flat) ------------------------------
+
+    def spool_to(self, path, levels: list[str], sectors: list[str], **constant) -> None:
+        """Write the log to `path` as the run goes (`flush` after each year, `finish` at the end)
+        instead of keeping it in memory; `to_frame` reads it back."""
+        self._spool = (path, levels, sectors, constant)
+
+    def flush(self) -> None:
+        """Append the events logged so far to the spool file (one row group) and forget them."""
+        if self._spool is None or not self.blocks:
+            return
+        from pipeline_sim.parquet import writer
+
+        path, levels, sectors, constant = self._spool
+        table = self.to_arrow(levels, sectors, drop_unused=False, **constant)
+        if self._writer is None:
+            self._writer = writer(path, table.schema)
+        self._writer.write_table(table)
+        self.blocks.clear()
+
+    def finish(self) -> None:
+        """Flush and close the spool file (written even when empty)."""
+        if self._spool is None:
+            return
+        if self._writer is None:
+            from pipeline_sim.parquet import writer
+
+            path, levels, sectors, constant = self._spool
+            table = self.to_arrow(levels, sectors, drop_unused=False, **constant)
+            self._writer = writer(path, table.schema)
+            self._writer.write_table(table)
+            self.blocks.clear()
+        self.flush()
+        self._writer.close()
+        self._writer = None
+
+    def _codes(self, values, n: int, column: str) -> np.ndarray:
+        vocab = self.vocab[column]
         if isinstance(values, str):
-            return np.full(n, self.vocab.setdefault(values, len(self.vocab)), dtype=np.int16)
+            return np.full(n, vocab.setdefault(values, len(vocab)), dtype=np.int16)
         uniq, inv = np.unique(np.asarray(values), return_inverse=True)
-        codes = np.array([self.vocab.setdefault(str(u), len(self.vocab)) for u in uniq], dtype=np.int16)
+        codes = np.array([vocab.setdefault(str(u), len(vocab)) for u in uniq], dtype=np.int16)
         return codes[inv]
 
     def log(
@@ -94,8 +136,8 @@ class EventLog:
         self.blocks.append(
             {
                 "year": np.full(n, year, dtype=np.int32),
-                "kind": self._codes(kind if kind_array is None else kind_array, n),
-                "cause": self._codes(cause, n),
+                "kind": self._codes(kind if kind_array is None else kind_array, n, "kind"),
+                "cause": self._codes(cause, n, "cause"),
                 "cadre": c.uid[rows].astype(np.int64),
                 "post": posts.astype(np.int32),
                 "unit": unit.astype(np.int32),
@@ -113,14 +155,67 @@ class EventLog:
             }
         )
 
-    def to_frame(self, levels: list[str], sectors: list[str]) -> pd.DataFrame:
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every column, blocks in the order logged, and within a block (one call of `log`:
+        events of one phase at one moment) by cadre, which also makes the file much smaller."""
         if not self.blocks:
-            data = {col: np.zeros(0, dtype=np.int64) for col in COLUMNS}
-        else:
-            data = {col: np.concatenate([b[col] for b in self.blocks]) for col in COLUMNS}
-        names = sorted(self.vocab, key=self.vocab.get)
+            return {col: np.zeros(0, dtype=np.int64) for col in COLUMNS}
+        block = np.repeat(np.arange(len(self.blocks)), [len(b["cadre"]) for b in self.blocks])
+        order = np.lexsort((np.concatenate([b["cadre"] for b in self.blocks]), block))
+        del block
+        return {col: np.concatenate([b[col] for b in self.blocks])[order] for col in COLUMNS}
+
+    def to_arrow(
+        self, levels: list[str], sectors: list[str], drop_unused: bool = True, **constant
+    ) -> pa.Table:
+        """The log as an Arrow table, the same columns and types as `to_frame` gives (categories
+        as dictionaries), after `constant` columns (e.g. scenario, rep, seed) of one value each;
+        written to Parquet without going through pandas."""
+        import pyarrow as pa
+
+        data = self.columns()
+        n = len(data["cadre"])
+
+        def categories(codes: np.ndarray, values: list[str], drop_unused: bool = False) -> pa.Array:
+            codes = codes.astype(np.int64)
+            if drop_unused:
+                used = np.unique(codes[codes >= 0])
+                remap = np.full(max(len(values), 1), -1, np.int64)
+                remap[used] = np.arange(len(used))
+                codes, values = (
+                    np.where(codes >= 0, remap[np.maximum(codes, 0)], -1),
+                    [values[i] for i in used],
+                )
+            small = pa.int8() if len(values) < 128 else pa.int32()
+            indices = pa.array(codes, type=small, mask=codes < 0)
+            return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
+
+        cols: dict[str, pa.Array] = {}
+        for name, value in constant.items():
+            if isinstance(value, str):
+                cols[name] = categories(np.zeros(n, np.int64), [value])
+            else:
+                cols[name] = pa.array(np.full(n, value))
+        for col in COLUMNS:
+            v = data[col]
+            if col in ("kind", "cause"):
+                names = sorted(self.vocab[col], key=self.vocab[col].get)
+                cols[col] = categories(v, names, drop_unused=drop_unused)
+            elif col in ("level", "sector", "from_level"):
+                cols[col] = categories(v, levels if col != "sector" else sectors)
+            elif col == "from_rank":
+                cols[col] = categories(v, list(PLACE_RANKS))
+            else:
+                cols[col] = pa.array(v)
+        return pa.table(cols)
+
+    def to_frame(self, levels: list[str], sectors: list[str]) -> pd.DataFrame:
+        if self._spool is not None:
+            return self._spooled_frame(levels, sectors)
+        data = self.columns()
         df = pd.DataFrame(data)
         for col in ("kind", "cause"):
+            names = sorted(self.vocab[col], key=self.vocab[col].get)
             df[col] = (
                 pd.Categorical.from_codes(df[col].astype(np.int64), categories=names)
                 if names
@@ -134,3 +229,33 @@ class EventLog:
         for col, dtype in (("age", np.int8), ("female", bool), ("at_congress", bool)):
             df[col] = df[col].astype(dtype)
         return df
+
+    def _spooled_frame(self, levels: list[str], sectors: list[str]) -> pd.DataFrame:
+        """The spool file read back, with the events not yet flushed, in the frame's columns."""
+        import pyarrow.parquet as pq
+
+        path, _, _, constant = self._spool
+        parts = []
+        if self._writer is not None:
+            self._writer.close()  # a closed file can be read; later flushes start a new one
+            self._writer = None
+            parts.append(pq.read_table(path))
+            path.unlink()
+        if self.blocks or not parts:
+            parts.append(self.to_arrow(levels, sectors, drop_unused=False, **constant))
+            self.blocks.clear()
+        table = pa_concat(parts)
+        from pipeline_sim.parquet import writer  # keep the spool whole for a later finish
+
+        self._writer = writer(path, table.schema)
+        self._writer.write_table(table)
+        df = table.drop_columns(list(constant)).to_pandas()
+        for col in ("kind", "cause"):
+            df[col] = df[col].cat.remove_unused_categories()
+        return df
+
+
+def pa_concat(tables: list) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()

@@ -22,7 +22,9 @@ from pipeline_sim.processes import work as work_phase
 from pipeline_sim.rosters import Rosters, posts_frame, units_frame
 from pipeline_sim.scenario import Scenario, load_scenario
 from pipeline_sim.scenario.loader import check_memory
-from pipeline_sim.world.bodies import Bodies
+from pipeline_sim.scenario.schema import RANKS
+from pipeline_sim.world import start
+from pipeline_sim.world.bodies import Bodies, select_posts
 from pipeline_sim.world.cadres import ACTIVE, CadreTable
 from pipeline_sim.world.hierarchy import (
     STAFF_RANK,
@@ -49,6 +51,7 @@ STREAMS = {
     "recruitment": 11,
     "congress": 12,
     "selection": 13,
+    "init_groups": 21,
 }
 
 HEADLINE = (
@@ -138,6 +141,8 @@ class PipelineModel(mesa.Model):
         #: name of the phase running now (None between years and during the set-up)
         self.phase: str | None = None
 
+        #: what the draws of `initial.groups` attained (pipeline_sim.world.start)
+        self.start_groups: list[start.GroupDraw] = []
         self._populate()
         self._unit_agents: list[UnitAgent] | None = None
         self.datacollector = mesa.DataCollector(
@@ -152,6 +157,7 @@ class PipelineModel(mesa.Model):
         # ... and starts with the posts held at its start, so careers and rosters can be rebuilt
         held = np.flatnonzero(self.posts.holder >= 0)
         self.events.log("start", "held", self, self.posts.holder[held], held, year=self.first_year)
+        self.rosters.take(self, "start", year=self.first_year)
         self.bodies.start(self)
 
     # ------------------------------------------------------------------------------------------
@@ -366,19 +372,11 @@ class PipelineModel(mesa.Model):
             entry[todo] = age[todo] = rec.entry_age_min
         return female, entry, age
 
-    def _holder_ages(
-        self, mean: np.ndarray, female: np.ndarray, second: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray:
-        """Ages in the first simulated year of the initial post holders.
-
-        Normal by level, rank and sex, truncated (not clipped: no heap of holders at the limit)
-        to the ages that the congress that opened the term allowed: re-elected holders
-        (`second`) with `congress.reelect_min_service_years` left, first elected ones with
-        `congress.first_time_min_service_years` (Directive 45/2025); without congress, those who
-        have not reached retirement. The normal is placed so that the holders' own mean age is
-        `initial.holder_age_mean` (a mean of real holders, rules.md §8).
-        """
-        init, rec, cg = self.scenario.initial, self.scenario.recruitment, self.scenario.congress
+    def _holder_limits(self, female: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Youngest and oldest ages in the first simulated year of the initial holder of each
+        post: the congress rules on service left (see `_holder_ages`) and the age rules of the
+        bodies the post belongs to, at the start of the term (first or re-election)."""
+        rec, cg = self.scenario.recruitment, self.scenario.congress
         first, term_start = self._first_step()
         caps = {}
         for is_female in (False, True):
@@ -394,8 +392,31 @@ class PipelineModel(mesa.Model):
             np.where(second, caps[True, True], caps[True, False]),
             np.where(second, caps[False, True], caps[False, False]),
         )
+        b = self.bodies
+        for i, name in enumerate(b.names):
+            spec = self.scenario.bodies[name]
+            for limit, mask in ((spec.first_time_max_age, ~second), (spec.reelect_max_age, second)):
+                if limit is not None:
+                    rows = b.member[i] & mask
+                    hi[rows] = np.minimum(hi[rows], limit + (first - term_start))
         lo = np.minimum(rec.entry_age_min + 2.0, hi)
-        sd = max(init.holder_age_sd, 1e-9)
+        return lo, hi
+
+    def _holder_ages(
+        self, mean: np.ndarray, female: np.ndarray, second: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Ages in the first simulated year of the initial post holders.
+
+        Normal by level, rank and sex, truncated (not clipped: no heap of holders at the limit)
+        to the ages that the congress that opened the term allowed: re-elected holders
+        (`second`) with `congress.reelect_min_service_years` left, first elected ones with
+        `congress.first_time_min_service_years` (Directive 45/2025); without congress, those who
+        have not reached retirement; and the age rules of the post's bodies. The normal is placed
+        so that the holders' own mean age is `initial.holder_age_mean` (a mean of real holders,
+        rules.md §8).
+        """
+        lo, hi = self._holder_limits(female, second)
+        sd = max(self.scenario.initial.holder_age_sd, 1e-9)
         loc = _truncnorm_location(mean, sd, lo, hi)
         a, b = ndtr((lo - loc) / sd), ndtr((hi - loc) / sd)
         u = a + rng.random(len(mean)) * (b - a)
@@ -430,6 +451,8 @@ class PipelineModel(mesa.Model):
         mean_age = np.array([init.holder_age_mean[lvl] for lvl in self.levels])[p.level]
         mean_age = mean_age - 2.0 * p.rank
         h_age = self._holder_ages(mean_age, h_female, second, rng)
+        if init.groups:
+            self.start_groups = self._draw_start_groups(h_female, second, h_age)
         top_grade = 4 * (self.units.n_levels - 1) + STAFF_RANK
         shift = init.competence_bonus_per_grade * (top_grade - p.grade)
         holders = self.new_cadres(
@@ -450,8 +473,11 @@ class PipelineModel(mesa.Model):
         holders["lead_years"][:] = in_post  # at least the years in the post held now
         holders["entry_year"][:] = np.minimum(holders["entry_year"], self.year - in_post)
         holders["grassroots"][:] |= rng.random(p.n) < 0.5
-        block = {k: np.concatenate([holders[k], staff[k]]) for k in holders}
-        self.cadres.append(block)
+        # holders first (row i holds post i), then the staff, written once into storage sized for both
+        self.cadres.reserve(p.n + len(slots))
+        self.cadres.append(holders)
+        self.cadres.append(staff)
+        del holders, staff
         p.holder[:] = np.arange(p.n)
         p.term_start[:] = term_start - np.where(second, scen.simulation.term_years, 0)
         c = self.cadres
@@ -463,6 +489,8 @@ class PipelineModel(mesa.Model):
         c.competence += served * (
             np.float32(w.competence_growth) + np.float32(w.varied_experience_bonus) * c.breadth
         )
+        if init.steady_competence:
+            self._steady_competence()
         # two years of assessment history, then the first planning
         for _ in range(2):
             self.year += 1
@@ -473,6 +501,86 @@ class PipelineModel(mesa.Model):
         planning_phase.run(self, force=True)
         self.tally.reset()
         self.events.blocks.clear()
+
+    def _steady_competence(self) -> None:
+        """Shift the competence of each group of initial holders (level and rank) and staff
+        (level) to its steady-state mean (`initial.holder_competence_mean`,
+        `initial.staff_competence_mean`), keeping the spread within the group; groups without a
+        mean keep the grade bonus."""
+        init, c, p = self.scenario.initial, self.cadres, self.posts
+        rows = np.flatnonzero(c.status == ACTIVE)
+        held = c.post[rows] >= 0
+        level = c.level[rows].astype(np.int64)
+        rank = np.where(held, p.rank[np.maximum(c.post[rows], 0)], STAFF_RANK).astype(np.int64)
+        group = level * (STAFF_RANK + 1) + rank
+        target = np.full(self.units.n_levels * (STAFF_RANK + 1), np.nan)
+        for key, mean in init.holder_competence_mean.items():
+            lvl, rk = key.split(".")
+            target[self.levels.index(lvl) * (STAFF_RANK + 1) + RANKS.index(rk)] = mean
+        for lvl, mean in init.staff_competence_mean.items():
+            target[self.levels.index(lvl) * (STAFF_RANK + 1) + STAFF_RANK] = mean
+        n = np.bincount(group, minlength=len(target))
+        now = np.bincount(group, weights=c.competence[rows], minlength=len(target)) / np.maximum(n, 1)
+        shift = np.where(np.isnan(target), 0.0, target - now)
+        c.competence[rows] += shift[group].astype(np.float32)
+
+    def _draw_start_groups(
+        self, female: np.ndarray, second: np.ndarray, age: np.ndarray
+    ) -> list[start.GroupDraw]:
+        """Redraw the sex, second term and age of the holders of `initial.groups`, in place (see
+        pipeline_sim.world.start), from a stream of their own."""
+        init = self.scenario.initial
+        rng = self.stream("init_groups")
+        masks = {}
+        for name, g in init.groups.items():
+            if g.body is not None:
+                b = self.bodies.names.index(g.body) if g.body in self.bodies.names else -1
+                mask = self.bodies.member[b].copy() if b >= 0 else np.zeros(self.posts.n, bool)
+            else:
+                mask = select_posts(self, g.posts) if g.posts else np.zeros(self.posts.n, bool)
+            if mask.any():
+                masks[name] = mask
+        done = np.zeros(self.posts.n, dtype=bool)
+        out = []
+        for name in sorted(masks, key=lambda k: (int(masks[k].sum()), k)):  # smallest first
+            g, mask = init.groups[name], masks[name]
+            rows = np.flatnonzero(mask & ~done)
+            if not len(rows):
+                continue
+            n_all = int(mask.sum())
+            for share, flag in ((g.female_share, female), (g.reelected_share, second)):
+                if share is not None:
+                    want = share * n_all - flag[mask & done].sum()
+                    flag[rows] = start.pick(rng, rows, start.exact_count(rng, want, len(rows)))
+            drawn = start.GroupDraw(name, n_all, None, None, None)
+            if g.age_mean is not None:
+                lo, hi = (x[rows] for x in self._holder_limits(female, second))
+                mean = (g.age_mean * n_all - age[mask & done].sum()) / len(rows)
+                if g.share_below_age is not None:  # two bands, with exact counts
+                    below = g.below_age
+                    want = g.share_below_age * n_all - (age[mask & done] < below).sum()
+                    must, can = hi <= below, (lo < below) & (hi > below)
+                    young = must.copy()
+                    young[can] = start.pick(
+                        rng, rows[can], start.exact_count(rng, want - must.sum(), int(can.sum()))
+                    )
+                    got = (want, float(young.sum()))
+                    lo, hi = (
+                        np.where(young, lo, np.maximum(lo, np.minimum(below, hi))),
+                        np.where(young, np.minimum(hi, below), hi),
+                    )
+                    if abs(got[1] - got[0]) > 1.0:
+                        start.warn_unattainable(name, "share_below_age", g.share_below_age, got[1] / n_all)
+                sd = max(g.age_sd if g.age_sd is not None else init.holder_age_sd, 1e-9)
+                loc = start.locate(mean, sd, lo, hi)
+                attained = float(start._moments(loc, sd, lo, hi, None)[0].mean())
+                if abs(attained - mean) > 0.25:
+                    start.warn_unattainable(name, "age_mean (of its other posts)", mean, attained)
+                age[rows] = start.draw_ages(rng, loc, sd, lo, hi)
+                drawn = start.GroupDraw(name, n_all, attained, sd, None)
+            done |= mask
+            out.append(drawn)
+        return out
 
     @property
     def unit_agents(self) -> list[UnitAgent]:

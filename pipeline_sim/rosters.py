@@ -20,7 +20,8 @@ from pipeline_sim.world.cadres import HISTORY, NO_GRADE
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
 
-MOMENTS = ("year_end", "before_congress", "after_congress")
+#: "start": the holders as the first recorded year begins (ages as in that year, like the others)
+MOMENTS = ("year_end", "before_congress", "after_congress", "start")
 
 #: readable names of units by level name (other levels: the level name, capitalised)
 UNIT_WORDS = {"central": "Centre", "provincial": "Province", "district": "District", "commune": "Commune"}
@@ -51,10 +52,45 @@ class Rosters:
         else:
             self.posts = np.flatnonzero(p.key | (p.level < out.roster_all_posts_levels))
         self.blocks: list[dict[str, np.ndarray]] = []
+        self._spool: tuple | None = None  # (path, constant columns)
+        self._writer = None
 
-    def take(self, model: PipelineModel, moment: str) -> None:
-        """Record the holders of the roster's posts now (recorded years only)."""
-        if not len(self.posts) or model.year < model.first_year:
+    def spool_to(self, path, **constant) -> None:
+        """Write the roster to `path` as the run goes (`flush` after each year, `finish` at the
+        end; with `constant` columns first) instead of keeping it in memory."""
+        self._spool = (path, constant)
+
+    def flush(self, model: PipelineModel, force: bool = False) -> None:
+        """Append the rows recorded so far to the spool file and forget them."""
+        if self._spool is None or not (self.blocks or force):
+            return
+        import pyarrow as pa
+
+        from pipeline_sim.parquet import writer
+
+        path, constant = self._spool
+        frame = self.frame(model)
+        for i, (name, value) in enumerate(constant.items()):
+            frame.insert(i, name, pd.Categorical([value] * len(frame)) if isinstance(value, str) else value)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._writer = writer(path, table.schema)
+        self._writer.write_table(table)
+        self.blocks.clear()
+
+    def finish(self, model: PipelineModel) -> None:
+        """Flush and close the spool file (written even when empty)."""
+        if self._spool is None:
+            return
+        self.flush(model, force=self._writer is None)
+        self._writer.close()
+        self._writer = None
+
+    def take(self, model: PipelineModel, moment: str, year: int | None = None) -> None:
+        """Record the holders of the roster's posts now (recorded years only), as in `year`
+        (default: the model's year)."""
+        year = model.year if year is None else year
+        if not len(self.posts) or year < model.first_year:
             return
         p, c = model.posts, model.cadres
         held = self.posts[p.holder[self.posts] >= 0]
@@ -62,16 +98,16 @@ class Rosters:
         last = c.grades[rows, model.last_assessed_year % HISTORY]
         self.blocks.append(
             {
-                "year": np.full(len(held), model.year, np.int16),
+                "year": np.full(len(held), year, np.int16),
                 "moment": np.full(len(held), MOMENTS.index(moment), np.int8),
                 "post": held.astype(np.int32),
                 "cadre": c.uid[rows],
-                "age": (model.year + 0.5 - c.birth[rows]).astype(np.float32),
+                "age": (year + 0.5 - c.birth[rows]).astype(np.float32),
                 "female": c.female[rows],
                 "minority": c.minority[rows],
                 "local": c.home[rows] == p.locality[held],
-                "years_in_post": (model.year - c.post_start[rows]).astype(np.int16),
-                "years_in_service": (model.year - c.entry_year[rows]).astype(np.int16),
+                "years_in_post": (year - c.post_start[rows]).astype(np.int16),
+                "years_in_service": (year - c.entry_year[rows]).astype(np.int16),
                 "grade": np.where(last == NO_GRADE, len(GRADES), last).astype(np.int8),
                 "times_planned": c.n_planned[rows],
             }

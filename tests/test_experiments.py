@@ -191,7 +191,9 @@ def test_compare_report_is_self_contained_and_the_data_is_tidy(tmp_path):
     base.write_text('[hierarchy]\npreset = "teaching"\n', encoding="utf-8")
     other = tmp_path / "worst.toml"
     other.write_text(
-        'extends = "base.toml"\nname = "worst"\n[appointment]\nselection = "worst_first"\n', encoding="utf-8"
+        'extends = "base.toml"\nname = "worst"\n[simulation]\nyears = 7\n'
+        '[appointment]\nselection = "worst_first"\n',
+        encoding="utf-8",
     )
     proc = cli(
         tmp_path, "compare", "base.toml", "worst.toml", "--reps", "3", "--years", "3", "--workers", "1", "-q"
@@ -201,6 +203,7 @@ def test_compare_report_is_self_contained_and_the_data_is_tidy(tmp_path):
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert "<script src" not in page and "Plotly" in page
     assert "appointment.selection" in page and "worst_first" in page  # what the scenario changes
+    assert "simulation.years" not in page  # --years ran both for 3 years: not a difference
     data = pd.read_parquet(folder / "data.parquet")
     assert list(data.columns) == [
         "run",

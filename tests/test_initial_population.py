@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from pipeline_sim import PipelineModel
+from pipeline_sim.scenario.schema import RANKS
 from pipeline_sim.world.cadres import ACTIVE
 
 #: a twentieth of the national structure: ~50,000 cadres, two terms in a few seconds
@@ -105,8 +106,10 @@ def test_discipline_does_not_climb_through_the_first_term(small_runs):
         disciplined = t[[c for c in t.columns if c.startswith("disciplined_")]].sum(axis=1)
         first, later = disciplined.iloc[0], disciplined.iloc[5:].mean()
         assert 0.75 * later <= first <= later / 0.75, disciplined.tolist()
-        share = t["undetected_violation_share"]
-        assert 0.75 * share.iloc[5:].mean() <= share.iloc[0] <= share.iloc[5:].mean() / 0.75
+    # the share of holders with an undetected violation: about 100 holders at this scale, so the
+    # seeds are pooled (one seed's year varies by about 10%)
+    share = pd.concat([_totals(m)["undetected_violation_share"] for m in small_runs], axis=1).mean(axis=1)
+    assert 0.75 * share.iloc[5:].mean() <= share.iloc[0] <= share.iloc[5:].mean() / 0.75, share.tolist()
 
 
 def test_initial_violations_are_the_steady_state_of_the_violation_process():
@@ -198,3 +201,29 @@ def test_competence_of_the_service_starts_at_the_level_it_keeps():
     first = mean_competence()
     model.run()
     assert first == pytest.approx(mean_competence(), abs=0.1)
+
+
+@pytest.mark.parametrize("steady", [True, False])
+def test_quality_in_office_starts_at_its_steady_state(steady):
+    """Merit selection sorts the start within two or three terms; starting each group of holders
+    and staff at the steady-state mean (pipeline_sim/data/steady_start.toml) removes the climb
+    (about 1.0 to 1.9 over 20 years from the grade bonus alone)."""
+    model = PipelineModel(
+        "scenarios/baseline.toml", seed=1, years=25, **SMALL, **{"initial.steady_competence": steady}
+    ).run()
+    q = _totals(model)["quality_in_office"]
+    first, later = q.iloc[0], q.iloc[15:].mean()
+    if steady:
+        assert first == pytest.approx(later, rel=0.15), q.round(2).tolist()
+    else:
+        assert later > 1.4 * first, q.round(2).tolist()
+
+
+def test_steady_competence_means_are_given_for_every_group_of_the_presets():
+    from pipeline_sim import load_scenario
+
+    for path in ("scenarios/baseline.toml", "scenarios/reform2025.toml", "scenarios/teaching.toml"):
+        s = load_scenario(path)
+        levels = s.hierarchy.levels
+        assert set(s.initial.holder_competence_mean) == {f"{lvl}.{r}" for lvl in levels for r in RANKS}
+        assert set(s.initial.staff_competence_mean) == set(levels)

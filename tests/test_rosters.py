@@ -41,7 +41,7 @@ def test_key_posts_and_every_post_of_the_top_levels_are_recorded(model):
 
 def test_congress_moments_only_in_congress_years_and_changes_are_appointments(model):
     h = model.holders_frame()
-    congress = sorted(h.loc[h["moment"] != "year_end", "year"].unique())
+    congress = sorted(h.loc[h["moment"].isin(["before_congress", "after_congress"]), "year"].unique())
     term = model.scenario.simulation.term_years
     assert congress and all((y - model.first_year) % term == term - 1 for y in congress)
     y = congress[0]

@@ -21,6 +21,14 @@ from pipeline_sim.statistics import STATISTICS, Outputs
 
 #: (row, real figure, source)
 REAL = {
+    "at the start: Central Committee mean age / women": (
+        "53.8 / 9.5% (13th, January 2021); 55.4 / 11.7% of full members (14th, 2026)",
+        "znews.vn; thanhnien.vn",
+    ),
+    "at the start: provincial secretaries mean age / under 50 / women": (
+        "52.3 / 42.6% / 14.3% (2020-25); 54 / 14.7% / 2.9% (2025-30)",
+        "thanhnien.vn; baotintuc.vn; baoxuan.vov.vn; vietnamnet.vn",
+    ),
     "women among provincial party secretaries": (
         "14.3% (9 of 63, 2020-25); 2.9% (1 of 34, 2025-30)",
         "thanhnien.vn; baotintuc.vn; baoxuan.vov.vn",
@@ -71,7 +79,7 @@ def _pct(x: float) -> str:
 
 def simulated(folder: Path, year: int | None = None) -> dict[str, str]:
     metrics = _read(folder, "metrics")
-    _read(folder, "holders")
+    holders = _read(folder, "holders")
     bodies = _read(folder, "bodies")
     events = _read(folder, "events")
     posts = _read(folder, "posts")
@@ -80,6 +88,20 @@ def simulated(folder: Path, year: int | None = None) -> dict[str, str]:
     year = year or min(first + 5, last)
     out: dict[str, str] = {}
 
+    h = holders
+    at_start = h[(h["moment"] == "start") & (h["year"] == first)]
+    is_secretary = (h["level"] == "provincial") & (h["sector"] == "party") & (h["rank"] == "head")
+    sec0 = at_start[is_secretary.loc[at_start.index]]
+    if len(sec0):
+        out["at the start: provincial secretaries mean age / under 50 / women"] = (
+            f"{sec0['age'].mean():.1f} / {_pct((sec0['age'] < 50).mean())} / {_pct(sec0['female'].mean())}"
+            f" ({first})"
+        )
+    cc0 = at_start[at_start["bodies"].astype(str).str.contains("central_committee")]
+    if len(cc0):
+        out["at the start: Central Committee mean age / women"] = (
+            f"{cc0['age'].mean():.1f} / {_pct(cc0['female'].mean())} ({first})"
+        )
     runs = Outputs.from_folder(folder)
 
     def stat(name: str, **group) -> pd.Series:

@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from pipeline_sim.scenario.presets import (
     default_bodies,
     default_holder_age_mean,
+    default_start_groups,
     default_young_age,
     preset_table,
+    steady_competence,
 )
 from pipeline_sim.scenario.schema import RANKS, Scenario
 
@@ -259,6 +261,20 @@ def _expand_defaults(raw: dict[str, Any]) -> dict[str, Any]:
         bodies = raw.get("bodies", {})
         if isinstance(bodies, dict):
             raw["bodies"] = deep_merge(default_bodies(preset), bodies)
+        initial = raw.get("initial", {})
+        if isinstance(initial, dict) and isinstance(initial.get("groups", {}), dict):
+            groups = default_start_groups(preset)
+            for name, given in initial.get("groups", {}).items():
+                if isinstance(given, dict) and isinstance(groups.get(name), dict):
+                    for one, other in (("posts", "body"), ("body", "posts")):
+                        if one in given:  # posts given by selectors replace a body, and so on
+                            groups[name].pop(other, None)
+            raw["initial"] = {**initial, "groups": deep_merge(groups, initial.get("groups", {}))}
+            steady = steady_competence(preset)
+            for key, part in (("holder_competence_mean", "holders"), ("staff_competence_mean", "staff")):
+                given = raw["initial"].get(key, {})
+                if isinstance(given, dict):
+                    raw["initial"][key] = {**steady.get(part, {}), **given}
         levels = raw["hierarchy"].get("levels")
         if isinstance(levels, list) and all(isinstance(x, str) for x in levels):
             for table, key, factory in (

@@ -186,3 +186,71 @@ BODIES: dict[str, dict[str, Any]] = {
 
 def default_bodies(preset: str) -> dict[str, Any]:
     return copy.deepcopy(BODIES.get(preset, {}))
+
+
+#: holders at the start drawn to the record, by preset (initial.groups; rules.md §8)
+START_GROUPS: dict[str, dict[str, Any]] = {
+    # 1 January 2021: the provincial secretaries elected at the 2020 provincial congresses and the
+    # Central Committee elected at the 13th Congress (January 2021)
+    "historic": {
+        "provincial_secretaries": {
+            "label": "provincial party secretaries, 2020-25",
+            "posts": ["provincial.party.head"],
+            "female_share": 9 / 63,
+            "age_mean": 52.3,
+            "below_age": 50.0,
+            "share_below_age": 27 / 63,
+            "reelected_share": 41 / 63,
+            "source": "rules.md §8 (thanhnien.vn; baotintuc.vn): mean age 52.3, 27 of 63 under 50, "
+            "9 women, 22 first-time",
+        },
+        "central_committee": {
+            "label": "13th Central Committee, full members",
+            "body": "central_committee",
+            "female_share": 19 / 200,
+            "age_mean": 53.8,
+            "source": "rules.md §8 (znews.vn): mean age at election 53.8 and 19 women of 200 "
+            "(full members and alternates together)",
+        },
+    },
+    # 1 January 2026: the provincial secretaries of the 34 merged provinces (2025-30) and the full
+    # members of the 14th Central Committee
+    "reform2025": {
+        "provincial_secretaries": {
+            "label": "provincial party secretaries, 2025-30",
+            "posts": ["provincial.party.head"],
+            "female_share": 1 / 34,
+            "age_mean": 54.0,
+            "below_age": 50.0,
+            "share_below_age": 5 / 34,
+            "source": "rules.md §8 (baoxuan.vov.vn; vietnamnet.vn): 34 secretaries, mean age 54, "
+            "1 woman, 5 under 50",
+        },
+        "central_committee": {
+            "label": "14th Central Committee, full members",
+            "body": "central_committee",
+            "female_share": 21 / 180,
+            "age_mean": 55.4,
+            "reelected_share": 109 / 180,
+            "source": "rules.md §8 (znews.vn; vnexpress.net): full members' mean age 55.4; 21 women, "
+            "all full members, of 180; 109 re-elected",
+        },
+    },
+}
+
+
+def default_start_groups(preset: str) -> dict[str, Any]:
+    return copy.deepcopy(START_GROUPS.get(preset, {}))
+
+
+def steady_competence(preset: str) -> dict[str, dict[str, float]]:
+    """The steady-state competence means of a preset ({"holders": {"level.rank": mean}, "staff":
+    {level: mean}}) from pipeline_sim/data/steady_start.toml; empty if it has none."""
+    import tomllib
+    from importlib import resources
+
+    path = resources.files("pipeline_sim") / "data" / "steady_start.toml"
+    if not path.is_file():
+        return {}
+    table = tomllib.loads(path.read_text(encoding="utf-8"))
+    return copy.deepcopy(table.get(preset, {}))

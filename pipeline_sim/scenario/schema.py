@@ -285,6 +285,54 @@ class Recruitment(Section):
     competence_sd: NonNegEffect = Field(1.0, description="SD of latent competence of entrants.")
 
 
+class StartGroup(Section):
+    """Holders of a set of posts at the start, drawn to match a recorded profile (rules.md §8).
+
+    Groups are drawn from the smallest to the largest; a larger group's figures hold for the whole
+    group, counting the holders that a smaller group inside it has already drawn.
+    """
+
+    label: str = Field("", max_length=200, description="Readable name, e.g. 'provincial party secretaries'.")
+    body: str | None = Field(
+        None, max_length=64, description="The posts of this body (a name under [bodies]); or give `posts`."
+    )
+    posts: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Post selectors as in [bodies] ('level.sector.rank', ':k', '@n'); or give `body`. "
+        "With neither, the group is dropped.",
+    )
+    female_share: Share | None = Field(None, description="Women among the group's holders at the start.")
+    age_mean: Age | None = Field(None, description="Mean age of the group's holders at the start.")
+    age_sd: AgeSd | None = Field(
+        None,
+        description="SD of the normal the group's ages are drawn from before truncation at the age "
+        "rules (default: initial.holder_age_sd).",
+    )
+    below_age: Age | None = Field(None, description="With share_below_age: an age of the recorded profile.")
+    share_below_age: Share | None = Field(
+        None,
+        description="Share of the group's holders younger than below_age at the start (drawn exactly, "
+        "the others older).",
+    )
+    reelected_share: Share | None = Field(
+        None,
+        description="Share of the group's holders in at least their second consecutive term in the "
+        "post (default 0.5 [E]).",
+    )
+    source: str = Field("", max_length=500, description="Where the figures come from.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StartGroup:
+        if self.body is not None and self.posts:
+            raise ValueError("give one of `body` and `posts`, not both")
+        if (self.below_age is None) != (self.share_below_age is None):
+            raise ValueError("below_age and share_below_age go together")
+        if self.share_below_age is not None and self.age_mean is None:
+            raise ValueError("share_below_age needs age_mean")
+        return self
+
+
 class InitialPopulation(Section):
     """How the first year's cadres are drawn."""
 
@@ -306,6 +354,30 @@ class InitialPopulation(Section):
     minority_share_holders: Share = Field(0.1, description="Ethnic minorities among initial holders. [E]")
     competence_bonus_per_grade: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
         0.15, description="Initial competence advantage per rank step up the hierarchy. [E]"
+    )
+    steady_competence: bool = Field(
+        True,
+        description="Start the latent competence of holders (by level and rank) and staff (by "
+        "level) at the means of the model's own steady state (holder_competence_mean, "
+        "staff_competence_mean), so that quality in office does not trend while merit selection "
+        "sorts the start; false: the grade bonus alone.",
+    )
+    holder_competence_mean: dict[str, Annotated[float, Field(ge=-10.0, le=20.0)]] = Field(
+        default_factory=dict,
+        description="Mean latent competence of initial holders by 'level.rank' (defaults by preset: "
+        "the baseline's steady state, years 25-40 of national runs, written by "
+        "benchmarks/steady_start.py into pipeline_sim/data/steady_start.toml).",
+    )
+    staff_competence_mean: dict[str, Annotated[float, Field(ge=-10.0, le=20.0)]] = Field(
+        default_factory=dict,
+        description="Mean latent competence of initial staff by level (defaults as for "
+        "holder_competence_mean).",
+    )
+    groups: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")], StartGroup] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Holders of named sets of posts at the start, drawn to a recorded profile "
+        "(defaults come with the hierarchy preset: the record of 2021 or 2026, rules.md §8).",
     )
 
 
@@ -834,6 +906,26 @@ class Scenario(Section):
                 problem = selector_problem(item, self.hierarchy.levels, self.hierarchy.sectors)
                 if problem:
                     raise ValueError(f"bodies.{name}.posts: {problem}")
+        for key in self.initial.holder_competence_mean:
+            parts = key.split(".")
+            if len(parts) != 2 or parts[0] not in levels or parts[1] not in RANKS:
+                raise ValueError(
+                    f"initial.holder_competence_mean: {key!r} is not 'level.rank' with level in "
+                    f"{self.hierarchy.levels} and rank in {list(RANKS)}"
+                )
+        unknown = set(self.initial.staff_competence_mean) - levels
+        if unknown:
+            raise ValueError(f"initial.staff_competence_mean names unknown level(s) {sorted(unknown)}")
+        for name, group in self.initial.groups.items():
+            if group.body is not None and group.body not in self.bodies:
+                raise ValueError(
+                    f"initial.groups.{name}.body: {group.body!r} is not a body of this scenario "
+                    f"({sorted(self.bodies) or 'none'})"
+                )
+            for item in group.posts:
+                problem = selector_problem(item, self.hierarchy.levels, self.hierarchy.sectors)
+                if problem:
+                    raise ValueError(f"initial.groups.{name}.posts: {problem}")
         for item in self.rotation.nonlocal_posts:
             parts = item.split(".")
             if (

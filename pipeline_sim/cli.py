@@ -396,6 +396,14 @@ def compare(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", metavar="", help="Replace an existing comparison in --out.")
     ] = False,
+    parameters_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--parameters-from",
+            metavar="FOLDER",
+            help="A calibration folder: each replication draws the calibrated keys from its good trials.",
+        ),
+    ] = None,
     sets: SetOption = None,
     quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
@@ -420,6 +428,8 @@ def compare(
         notes = check_comparison(scens, reps, years)
     except ExperimentError as exc:
         fail(str(exc))
+    if parameters_from is not None:
+        notes += parameter_warnings(parameters_from, [s.model_dump(mode="json") for s in scens])
     for note in notes:
         warn(
             note.replace("the same number of years", "the same number of years (--years N)").replace(
@@ -453,6 +463,7 @@ def compare(
                 cli=True,
                 notify=notify,
                 dashboard=dashboard,
+                parameters_from=parameters_from,
             )
 
     result = run_experiment("compare", len(scens) * reps, folder, quiet, start)
@@ -462,6 +473,19 @@ def compare(
         f"table: {escape(str(folder / 'summary.csv'))}",
         highlight=False,
     )
+
+
+def parameter_warnings(folder: Path, scenarios: list[dict]) -> list[str]:
+    """Check a calibration folder for --parameters-from (fail if it is not one); the scenarios
+    that keep their own values of calibrated keys."""
+    from pipeline_sim.calibrate import Draws, kept_keys
+    from pipeline_sim.experiment import ExperimentError
+
+    try:
+        draws = Draws.load(folder)
+    except ExperimentError as exc:
+        fail(str(exc))
+    return kept_keys(draws, scenarios)[1]
 
 
 def _head(name: str, width: int = 9) -> str:
@@ -590,6 +614,14 @@ def sweep(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", metavar="", help="Replace an existing sweep in --out.")
     ] = False,
+    parameters_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--parameters-from",
+            metavar="FOLDER",
+            help="A calibration folder: each replication draws the calibrated keys from its good trials.",
+        ),
+    ] = None,
     sets: SetOption = None,
     quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
@@ -620,6 +652,16 @@ def sweep(
         fail(str(exc))
     for note in sweep_warnings(design, samples, factors):
         warn(note.replace("(samples ", "(--samples "))
+    if parameters_from is not None:
+        from pipeline_sim.calibrate import Draws
+
+        try:
+            calibrated = Draws.load(parameters_from).keys
+        except ExperimentError as exc:
+            fail(str(exc))
+        for f in factors:
+            if f.key in calibrated:
+                warn(f"{f.key}: varied by the sweep and calibrated: the design's values are used")
     if out_dir is None:
         if resume:
             fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
@@ -651,6 +693,7 @@ def sweep(
                 cli=True,
                 notify=notify,
                 dashboard=dashboard,
+                parameters_from=parameters_from,
             )
 
     result = run_experiment(f"sweep ({n_points} sets x {reps})", n_points * reps, folder, quiet, start)
@@ -661,6 +704,213 @@ def sweep(
         f"table: {escape(str(folder / 'experiments.parquet'))}",
         highlight=False,
     )
+
+
+SAMPLERS = ["tpe", "cmaes"]
+
+
+@app.command()
+def calibrate(
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario file to calibrate.")],
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary",
+            metavar="KEY=LOW:HIGH[:log]",
+            help="A scenario key to calibrate and its range (repeatable); ':log' for a log scale.",
+        ),
+    ],
+    targets: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Targets file (default: the shipped Vietnam targets)."),
+    ] = None,
+    trials: Annotated[int, typer.Option(metavar="N", help="Trials (parameter sets) in all.")] = 50,
+    reps: Annotated[int, typer.Option(metavar="N", help="Replications per trial (the same seeds).")] = 4,
+    batch: Annotated[
+        int, typer.Option(metavar="N", help="Trials proposed together and run side by side.")
+    ] = 4,
+    sampler: Annotated[str, typer.Option(metavar="NAME", help="Optuna sampler: tpe or cmaes.")] = "tpe",
+    seed: Annotated[int, typer.Option(metavar="SEED", help="Seed of the sampler and first replication.")] = 1,
+    years: Annotated[
+        int | None, typer.Option(metavar="N", help="Years to simulate (default: up to the last target).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="FOLDER", help="Folder (default results/calibrate-<name>)."),
+    ] = None,
+    workers: WorkersOption = None,
+    scheduler: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Dask scheduler address, or 'local'.")
+    ] = None,
+    dashboard: DashboardOption = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", metavar="", help="Continue an interrupted calibration in --out.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", metavar="", help="Replace an existing calibration in --out.")
+    ] = False,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override a key in the calibration runs only, e.g. a start year or a smaller "
+            "structure (repeatable); calibrated.toml keeps the scenario's own values.",
+        ),
+    ] = None,
+    quiet: Annotated[bool, QuietFlag] = False,
+) -> None:
+    """Fit scenario keys to real figures (Optuna); write calibrated.toml, the fit and a report."""
+    from pipeline_sim.calibrate import plan, run_calibration, structure_note
+    from pipeline_sim.experiment import ExperimentError
+    from pipeline_sim.folders import release
+    from pipeline_sim.targets import TargetError, shipped
+
+    check(
+        trials=(trials, 1),
+        reps=(reps, 1),
+        batch=(batch, 1),
+        seed=(seed, 0),
+        years=(years, 1),
+        workers=(workers, 1),
+    )
+    choose("--sampler", sampler, SAMPLERS)
+    check_dashboard(dashboard, scheduler)
+    overrides = parse_sets(sets)
+    targets_path = targets if targets is not None else shipped("vietnam")
+    try:
+        checked = plan(scenario, targets_path, vary, overrides, years)
+    except (ScenarioError, TargetError, ExperimentError) as exc:
+        fail(str(exc))
+    base, run_scen = checked[0], checked[1]
+    note = structure_note(base, run_scen)
+    if note:
+        warn(note)
+    if out_dir is None:
+        if resume:
+            fail("--resume needs --out FOLDER: the folder of the interrupted calibration")
+        folder = claim_default([base.name], "calibrate", overrides)
+    else:
+        folder = out_dir
+    command = "pipeline-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TextColumn("{task.fields[best]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    )
+    task = None
+
+    def on_progress(done: int, total: int, best: float | None) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(f"calibrate {base.name}", total=total, best="")
+        shown = "best loss -" if best is None else f"best loss {best:.4g}"
+        bar.update(task, completed=done, total=total, best=shown)
+
+    def notify(message: str) -> None:
+        err.print(Text(message), highlight=False, soft_wrap=True)
+
+    def stop() -> None:
+        if task is not None:
+            bar.stop()
+
+    try:
+        result = run_calibration(
+            scenario,
+            targets_path,
+            vary,
+            folder,
+            trials=trials,
+            reps=reps,
+            seed=seed,
+            years=checked[4],
+            sampler=sampler,
+            batch=batch,
+            overrides=overrides,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            command=command,
+            notify=notify,
+            dashboard=dashboard,
+            cli=True,
+            checked=checked,
+        )
+    except ExperimentError as exc:
+        stop()
+        release(folder.resolve())
+        fail(str(exc))
+    except KeyboardInterrupt:
+        stop()
+        release(folder.resolve())
+        err.print(
+            Text(
+                f"interrupted: finished trials and runs are kept in {folder}; continue with the "
+                f"same command plus --resume --out {folder}"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    except BaseException:
+        stop()
+        raise
+    stop()
+    print_fit(result)
+    out.print(
+        f"report: [bold]{escape(str(folder / 'report.html'))}[/]; calibrated scenario: "
+        f"{escape(str(folder / 'calibrated.toml'))}",
+        highlight=False,
+    )
+
+
+def print_fit(result) -> None:
+    """The best values and the fit per target, calibrate and validate rows apart."""
+    table = Table(
+        title="calibrated values (good trials: min - max)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    for col in ("key", "best", "good trials"):
+        table.add_column(col, justify="left" if col == "key" else "right")
+    for key, value in result.best["values"].items():
+        g = result.good[key].astype(float)
+        table.add_row(escape(key), f"{value:.4g}", f"{g.min():.4g} - {g.max():.4g}")
+    out.print(table)
+    fit = result.fit
+    for role in ("calibrate", "validate"):
+        rows = fit[(fit["role"] == role) & (fit["status"] == "ok")]
+        if not len(rows):
+            continue
+        t = Table(title=f"{role} targets", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+        for col in ("target", "real", "simulated", "z", "within"):
+            t.add_column(col, justify="left" if col == "target" else "right", no_wrap=col == "target")
+        for _, r in rows.iterrows():
+            sim = "-" if pd_isna(r["simulated"]) else f"{r['simulated']:.4g}"
+            z = "-" if pd_isna(r["z"]) else f"{r['z']:+.2f}"
+            within = "-" if pd_isna(r["within"]) else ("yes" if r["within"] else "no")
+            t.add_row(escape(str(r["id"])), f"{r['real']:.4g}", sim, z, within)
+        out.print(t)
+    off = fit[fit["status"] != "ok"]
+    for _, r in off.iterrows():
+        out.print(
+            f"not computable: {escape(str(r['id']))}: {escape(str(r['note']))}", style="dim", highlight=False
+        )
+
+
+def pd_isna(x) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(x))
 
 
 def print_indices(indices) -> None:

@@ -79,30 +79,42 @@ def check_comparison(scenarios: list[Scenario], reps: int, years: int | None) ->
     return warnings
 
 
-def plan_comparison(scenarios: list[Scenario], reps: int, seed: int, years: int | None) -> list[RunSpec]:
-    """Every scenario with replication seeds seed, seed+1, ... (the same for every scenario)."""
+def plan_comparison(
+    scenarios: list[Scenario], reps: int, seed: int, years: int | None, data: list[list[dict]] | None = None
+) -> list[RunSpec]:
+    """Every scenario with replication seeds seed, seed+1, ... (the same for every scenario);
+    `data` gives each scenario's data per replication (parameters drawn from a calibration)."""
     specs = []
-    for scen in scenarios:
-        data = scen.model_dump(mode="json")
+    for i, scen in enumerate(scenarios):
+        own = scen.model_dump(mode="json")
         for rep in range(reps):
             specs.append(
                 RunSpec(
-                    f"{scen.name}-r{rep:04d}", data, seed + rep, years, {"scenario": scen.name, "rep": rep}
+                    f"{scen.name}-r{rep:04d}",
+                    own if data is None else data[i][rep],
+                    seed + rep,
+                    years,
+                    {"scenario": scen.name, "rep": rep},
                 )
             )
     return specs
 
 
-def _manifest(scenarios: list[Scenario], reps: int, seed: int, years: int | None) -> dict:
+def _manifest(
+    scenarios: list[Scenario], reps: int, seed: int, years: int | None, draws: pd.DataFrame | None = None
+) -> dict:
     from pipeline_sim import __version__
 
-    return {
+    out = {
         "version": __version__,
         "scenarios": [s.model_dump(mode="json") for s in scenarios],
         "reps": reps,
         "seed": seed,
         "years": years,
     }
+    if draws is not None:
+        out["parameters_from"] = draws.to_dict(orient="records")
+    return out
 
 
 def default_folder(
@@ -172,6 +184,7 @@ def compare(
     notify: Callable[[str], None] | None = None,
     dashboard: bool = False,
     cli: bool = False,
+    parameters_from: str | Path | None = None,
 ) -> Comparison:
     """Run, analyse and report a comparison in `folder` (see the module docstring; `notify` and
     `dashboard` as for :func:`pipeline_sim.experiment.execute`).
@@ -179,7 +192,12 @@ def compare(
     Raises ArgumentError for reps or years below 1 (seed below 0), ExperimentError for fewer than
     two scenarios or replication seeds past 2^63-1; warns (``warnings.warn``, listed in
     ``Comparison.warnings``) for fewer than two replications or scenarios of different structures
-    or lengths."""
+    or lengths.
+
+    With `parameters_from` (a calibration folder), each replication draws the calibrated keys from
+    the calibration's good trials, the same draw for replication i in every scenario, except in a
+    scenario that sets a key apart from both the reference and the calibration's input scenario
+    (it keeps its own value); the draws are written to parameters.parquet."""
     import warnings as _warnings
 
     from pipeline_sim.api import check_run_args
@@ -190,19 +208,35 @@ def compare(
     except ValueError as exc:
         raise ExperimentError(f"seed {seed}: {exc}") from None
     notes = check_comparison(scenarios, reps, years)
-    for note in notes:
-        _warnings.warn(note, UserWarning, stacklevel=2)
     if years is not None:  # what is run, saved and reported: --years replaces each one's length
         scenarios = [s.model_copy(deep=True) for s in scenarios]
         for s in scenarios:
             s.simulation.years = years
-    manifest = _manifest(scenarios, reps, seed, years)
+    data_per_rep = draws_frame = None
+    report_notes = []
+    if parameters_from is not None:
+        from pipeline_sim.calibrate import Draws, apply_draws, kept_keys, parameter_notes
+
+        try:
+            draws = Draws.load(parameters_from)
+        except ExperimentError as exc:
+            raise (exc if cli else in_python_words(exc)) from None
+        dumped = [s.model_dump(mode="json") for s in scenarios]
+        keep, kept_notes = kept_keys(draws, dumped)
+        notes += kept_notes
+        data_per_rep, draws_frame = apply_draws(draws, dumped, seed, reps, keep)
+        report_notes.append(parameter_notes(draws, reps))
+    for note in notes:
+        _warnings.warn(note, UserWarning, stacklevel=2)
+    manifest = _manifest(scenarios, reps, seed, years, draws_frame)
     try:
         check_scheduler(scheduler)
         folder = prepare_folder(folder, manifest, "comparison.json", resume, overwrite)
     except ExperimentError as exc:
         raise (exc if cli else in_python_words(exc)) from None
-    specs = plan_comparison(scenarios, reps, seed, years)
+    specs = plan_comparison(scenarios, reps, seed, years, data_per_rep)
+    if draws_frame is not None:
+        draws_frame.to_parquet(folder / "parameters.parquet", index=False)
     data = execute(
         specs,
         folder,
@@ -255,6 +289,7 @@ def compare(
         command,
         differences=differences,
         warnings=notes,
+        notes=report_notes,
     )
     return Comparison(folder, names, outcomes, differences, by_level, levels, notes)
 

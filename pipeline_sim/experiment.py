@@ -304,8 +304,13 @@ def check_writable(folder: Path) -> None:
         raise ExperimentError(f"{exc}; nothing was run") from None
 
 
-def checkpoint_problem(path: Path, spec: RunSpec) -> str | None:
-    """Why the run file `path` is not a complete result of `spec`, or None if it is."""
+#: columns every run file of metrics holds (besides the spec's labels)
+METRIC_COLUMNS = frozenset({"run", "seed", "year", "level", "sector", "metric", "value"})
+
+
+def checkpoint_problem(path: Path, spec: RunSpec, columns: frozenset[str] = METRIC_COLUMNS) -> str | None:
+    """Why the run file `path` is not a complete result of `spec` (a table with `columns` and the
+    spec's labels), or None if it is."""
     try:
         if path.stat().st_size == 0:
             return "empty file"
@@ -318,9 +323,7 @@ def checkpoint_problem(path: Path, spec: RunSpec) -> str | None:
     problem = _identity_problem(meta, spec)
     if problem is not None:
         return problem
-    missing = {"run", "seed", "year", "level", "sector", "metric", "value", *spec.labels} - set(
-        table.column_names
-    )
+    missing = {*columns, *spec.labels} - set(table.column_names)
     if missing:
         return f"lacks the columns {', '.join(sorted(missing))}"
     if table.num_rows == 0:
@@ -409,6 +412,9 @@ def execute(
     on_done: Callable[[int, int], None] | None = None,
     notify: Callable[[str], None] | None = None,
     dashboard: bool = False,
+    task: Callable[[Any], pd.DataFrame] | None = None,
+    columns: frozenset[str] = METRIC_COLUMNS,
+    pool: Pool | None = None,
 ) -> pd.DataFrame:
     """Run every spec not already checkpointed in ``folder/runs``; return all runs' metrics.
 
@@ -425,6 +431,11 @@ def execute(
         notify: called with a message for the user (a run file not trusted, the dashboard's
             address); default: a :class:`CheckpointWarning`.
         dashboard: open the local Dask cluster's dashboard (on 127.0.0.1 only).
+        task: what a run computes, a function of its spec returning a table (default
+            :func:`simulate_run`, the tidy metrics); `columns` are the columns its table must have
+            for a run file to count as complete.
+        pool: a :class:`Pool` kept open across several calls (then `workers`, `scheduler` and
+            `dashboard` are the pool's).
 
     Raises:
         ExperimentError: the folder or ``runs/`` cannot be written (found before any run).
@@ -448,7 +459,7 @@ def execute(
         if not path.exists():
             todo.append(spec)
             continue
-        problem = checkpoint_problem(path, spec)
+        problem = checkpoint_problem(path, spec, columns)
         if problem is not None:
             notify(f"warning: {path}: {problem}; the run is computed again")
             todo.append(spec)
@@ -467,44 +478,130 @@ def execute(
         if on_done is not None:
             on_done(finished, total)
 
+    task = task or simulate_run
     if todo:
-        if scheduler is not None:
-            _execute_dask(todo, scheduler, store, workers, dashboard, notify)
+        if pool is not None:
+            pool.run(task, todo, store)
+        elif scheduler is not None:
+            _execute_dask(todo, scheduler, store, workers, dashboard, notify, task)
         elif (workers or os.cpu_count() or 1) == 1 or len(todo) == 1:
             for spec in todo:
-                store(spec, simulate_run(spec))
+                store(spec, task(spec))
         else:
-            _execute_processes(todo, workers or os.cpu_count() or 1, store)
+            _execute_processes(todo, workers or os.cpu_count() or 1, store, task)
     return collect(specs, folder)
 
 
-def _execute_processes(todo: list[RunSpec], workers: int, store) -> None:
+def _process_pool(workers: int) -> ProcessPoolExecutor:
     # spawn: fresh workers whatever threads this process runs (and the same on every platform)
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)),
+    return ProcessPoolExecutor(
+        max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_init,
         initargs=(os.getpid(),),
-    ) as pool:
-        pending: dict[Future, RunSpec] = {}
-        queue = iter(todo)
-        try:
-            for spec in queue:  # keep a bounded number of runs in flight
-                pending[pool.submit(simulate_run, spec)] = spec
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    spec = pending.pop(fut)
-                    store(spec, fut.result())
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending[pool.submit(simulate_run, nxt)] = nxt
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+    )
+
+
+def _run_on(pool: ProcessPoolExecutor, workers: int, todo: list[RunSpec], store, task) -> None:
+    """Run `todo` on a process pool, keeping a bounded number of runs in flight."""
+    pending: dict[Future, RunSpec] = {}
+    queue = iter(todo)
+    try:
+        for spec in queue:
+            pending[pool.submit(task, spec)] = spec
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                spec = pending.pop(fut)
+                store(spec, fut.result())
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(task, nxt)] = nxt
+    except BaseException:
+        for fut in pending:
+            fut.cancel()
+        raise
+
+
+def _execute_processes(todo: list[RunSpec], workers: int, store, task=simulate_run) -> None:
+    with _process_pool(min(workers, len(todo))) as pool:
+        _run_on(pool, workers, todo, store, task)
+
+
+class Pool:
+    """Workers kept across several :func:`execute` calls (an experiment that runs in rounds, such
+    as a calibration): local processes (spawned, ending with this process), a local Dask cluster
+    (``scheduler="local"``, on 127.0.0.1) or a Dask scheduler's address; with one worker and no
+    scheduler, runs in this process. Started on first use; use it as a context manager."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        dashboard: bool = False,
+        notify: Callable[[str], None] | None = None,
+    ):
+        self.workers = workers or os.cpu_count() or 1
+        self.scheduler = scheduler
+        self.dashboard = dashboard
+        self.notify = notify
+        self._processes: ProcessPoolExecutor | None = None
+        self._cluster = None
+        self._client = None
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, task: Callable[[Any], pd.DataFrame], todo: list[RunSpec], store) -> None:
+        if self.scheduler is not None:
+            from distributed import as_completed
+
+            client = self._dask()
+            futures = {client.submit(task, spec, pure=False): spec for spec in todo}
+            try:
+                for fut in as_completed(futures):
+                    store(futures[fut], fut.result())
+            except BaseException:
+                client.cancel(list(futures))
+                raise
+        elif self.workers == 1:
+            for spec in todo:
+                store(spec, task(spec))
+        else:
+            if self._processes is None:
+                self._processes = _process_pool(self.workers)
+            _run_on(self._processes, self.workers, todo, store, task)
+
+    def _dask(self):
+        if self._client is None:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise ExperimentError(
+                    "--scheduler needs dask.distributed: pip install 'pipeline-sim[cluster]'"
+                ) from None
+            if self.scheduler == "local":
+                self._cluster = local_cluster(self.workers, self.dashboard)
+                if self.dashboard and self.notify is not None:
+                    self.notify(f"Dask dashboard: {self._cluster.dashboard_link}")
+            self._client = Client(self._cluster if self._cluster is not None else self.scheduler)
+        return self._client
+
+    def close(self) -> None:
+        if self._processes is not None:
+            self._processes.shutdown(wait=True, cancel_futures=True)
+            self._processes = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
 
 
 def local_cluster(workers: int | None = None, dashboard: bool = False):
@@ -533,6 +630,7 @@ def _execute_dask(
     workers: int | None = None,
     dashboard: bool = False,
     notify: Callable[[str], None] | None = None,
+    task=simulate_run,
 ) -> None:
     try:
         from distributed import Client, as_completed
@@ -545,7 +643,7 @@ def _execute_dask(
         if cluster is not None and dashboard and notify is not None:
             notify(f"Dask dashboard: {cluster.dashboard_link}")
         with Client(cluster if cluster is not None else scheduler) as client:
-            futures = {client.submit(simulate_run, spec, pure=False): spec for spec in todo}
+            futures = {client.submit(task, spec, pure=False): spec for spec in todo}
             for fut in as_completed(futures):
                 store(futures[fut], fut.result())
     finally:
@@ -574,7 +672,8 @@ def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
     for col in ("level", "sector", "metric"):
-        out[col] = out[col].astype("category")
+        if col in out:
+            out[col] = out[col].astype("category")
     return out
 
 

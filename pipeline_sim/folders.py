@@ -32,7 +32,7 @@ _SAFE = re.compile(SAFE_NAME)
 OWNER_FILE = ".pipeline-sim-owner"
 
 #: files whose presence says a folder holds pipeline-sim results
-RESULT_MARKERS = ("manifest.json", "comparison.json", "sweep.json")
+RESULT_MARKERS = ("manifest.json", "comparison.json", "sweep.json", "calibration.json")
 
 #: the files of a run's results folder, the manifest last (a folder with a manifest is complete)
 RUN_FILES = (
@@ -60,6 +60,16 @@ RESULT_FILES = {
     "experiments.parquet",
     "sensitivity.parquet",
     "report.html",
+    "parameters.parquet",
+    # a calibration's: its definition, Optuna journal (and the journal's lock while a trial is
+    # recorded), trials, fit and calibrated scenario
+    "calibration.json",
+    "journal.log",
+    "journal.log.lock",
+    "targets.toml",
+    "trials.parquet",
+    "fit.parquet",
+    "calibrated.toml",
     OWNER_FILE,
 }
 RESULT_DIRS = {"runs": (".parquet", ".tmp"), "scenarios": (".toml",)}

@@ -226,6 +226,8 @@ h3{font-size:1.05em;margin-bottom:.3em}
 .tbl td:first-child,.tbl th:first-child{text-align:left} .note{color:#555;font-size:.9em}
 .warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.5em 1em;margin:1em 0}
 code{background:#f4f4f4;padding:1px 4px}
+.fit .tbl td{vertical-align:top} .fit .tbl td:nth-child(2),.fit .tbl td:nth-child(3){text-align:left}
+.fit .tbl td:last-child,.fit .tbl th:last-child{text-align:left;font-size:.8em;color:#555;max-width:24em}
 """
 
 
@@ -240,6 +242,7 @@ def write_compare_report(
     command: str | None,
     differences: pd.DataFrame | None = None,
     warnings: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> None:
     """The comparison report: the headline table and the effects by level first, then what
     differs between the scenarios and one figure per outcome."""
@@ -259,6 +262,8 @@ def write_compare_report(
     ]
     for w in warnings or []:
         parts.append(f"<p class='warn'><b>Warning:</b> {html.escape(w)}</p>")
+    for n in notes or []:
+        parts.append(f"<p class='note'><b>Note:</b> {html.escape(n)}</p>")
     parts.append(
         "<h2>Results over all years</h2><p class='note'>Means over replications. The difference "
         f"is each scenario minus {html.escape(ref)}, paired by seed, with its 95% interval "
@@ -528,3 +533,263 @@ def write_sweep_report(
         "indices: <code>sensitivity.parquet</code>; every metric of every run: <code>runs/</code>.</p>"
     )
     path.write_text(_page(f"sweep {base.name}", parts), encoding="utf-8")
+
+
+# --- calibration ----------------------------------------------------------------------------------
+
+
+def _fit_rows(fit: pd.DataFrame) -> pd.DataFrame:
+    """The fit table as shown: formatted numbers, one row per target."""
+
+    def num(x, digits=4):
+        return "-" if pd.isna(x) else f"{x:.{digits}g}"
+
+    return pd.DataFrame(
+        {
+            "target": fit["id"],
+            "statistic": fit["statistic"],
+            "group": fit["group"],
+            "years (real / model)": fit["real_years"] + " / " + fit["model_years"],
+            "real": [num(v) for v in fit["real"]],
+            "uncertainty": [
+                f"n = {n:g} (binomial)" if pd.notna(n) else f"sd {sd:.3g}"
+                for n, sd in zip(fit["n"], fit["sd"], strict=True)
+            ],
+            "simulated [90% of replications]": [
+                "-" if pd.isna(m) else f"{m:.4g} [{lo:.4g}, {hi:.4g}]"
+                for m, lo, hi in zip(fit["simulated"], fit["sim_p05"], fit["sim_p95"], strict=True)
+            ],
+            "z": [num(v, 2) for v in fit["z"]],
+            "within tolerance": ["-" if pd.isna(w) else ("yes" if w else "no") for w in fit["within"]],
+            "source": fit["source"],
+        }
+    )
+
+
+def write_calibration_report(
+    path: Path, result, targets, params, reps: int, command: str | None, name: str
+) -> None:
+    """The calibration report: best values and their spread among the good trials, the fit table
+    (calibrate and validate targets apart), the loss over trials, parameter importances, and each
+    target beside the best trial's simulation over time."""
+    trials, fit, good = result.trials, result.fit, result.good
+    finished = trials[trials["state"] == "complete"]
+    keys = [p.key for p in params]
+    parts = [
+        f"<h1>Calibration of {html.escape(name)}</h1>",
+        f"<p class='note'>{len(finished)} finished trials of {reps} replication{'s' if reps != 1 else ''} "
+        f"each (the same seeds in every trial); best: trial {result.best['trial']}, loss "
+        f"{result.best['loss']:.4g}; created {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        + (f"; <code>{html.escape(command)}</code>" if command else "")
+        + "</p>",
+    ]
+    for note in result.notes:
+        parts.append(f"<p class='warn'><b>Note:</b> {html.escape(note)}</p>")
+    parts.append(
+        "<h2>Calibrated values</h2><p class='note'>The best trial's values, and their spread among the "
+        f"{len(good)} <i>good</i> trials: those whose loss lies within noise of the best (less than 2 "
+        "standard deviations of their difference from it, from a bootstrap over the replications "
+        "paired across trials). The spread is what the targets cannot pin down; "
+        "<code>compare --parameters-from</code> draws from it.</p>"
+    )
+    rows = []
+    for p in params:
+        g = good[p.key].astype(float)
+        rows.append(
+            {
+                "key": p.key,
+                "range": f"{p.low:g} to {p.high:g}" + (" (log)" if p.log else ""),
+                "best": f"{result.best['values'][p.key]:.4g}",
+                "good trials: min": f"{g.min():.4g}",
+                "median": f"{g.median():.4g}",
+                "max": f"{g.max():.4g}",
+            }
+        )
+    parts.append(_table(pd.DataFrame(rows)))
+    shown = _fit_rows(fit)
+    for role, title, words in (
+        (
+            "calibrate",
+            "Fit: calibrate targets",
+            "fitted: the loss is the sum of their negative log-likelihoods",
+        ),
+        ("validate", "Fit: validate targets", "never fitted: they test the calibration"),
+    ):
+        sel = (fit["role"] == role) & (fit["status"] == "ok")
+        parts.append(
+            f"<h2 id='{role}'>{title}</h2><p class='note'>Targets {words}. Simulated: the best "
+            "trial's mean over its replications, with the range of the middle 90%; z = "
+            "(simulated - real) / sd; within tolerance: within the row's relative tolerance "
+            "(10% by default) or |z| &le; 2.</p>"
+        )
+        parts.append(
+            f"<div class='fit'>{_table(shown[sel.to_numpy()])}</div>"
+            if sel.any()
+            else "<p class='note'>None.</p>"
+        )
+    off = fit["status"] != "ok"
+    if off.any():
+        parts.append(
+            "<h2 id='not-computable'>Not computable</h2>"
+            "<p class='note'>Kept for the record; never scored.</p>"
+        )
+        parts.append(
+            _table(fit.loc[off, ["id", "statistic", "role", "real_years", "real", "note", "source"]])
+        )
+    # loss over trials
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=finished["trial"],
+            y=finished["loss"],
+            mode="markers",
+            name="trial",
+            marker={"color": COLORS[0], "opacity": 0.6},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=finished["trial"],
+            y=finished["loss"].cummin(),
+            mode="lines",
+            name="best so far",
+            line={"color": COLORS[1]},
+        )
+    )
+    g = finished[finished["good"]]
+    fig.add_trace(
+        go.Scatter(
+            x=g["trial"],
+            y=g["loss"],
+            mode="markers",
+            name="good (within noise of the best)",
+            marker={"color": COLORS[2], "size": 9, "symbol": "circle-open"},
+        )
+    )
+    fig.update_layout(title="Loss over trials", height=380, xaxis_title="trial", yaxis_title="loss")
+    if len(finished) and (finished["loss"] > 0).all():
+        fig.update_yaxes(type="log")
+    parts.append("<h2>Loss over trials</h2>")
+    parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    # importance
+    parts.append("<h2>Parameter importance</h2>")
+    imp = result.importance
+    if isinstance(imp, dict) and imp:
+        parts.append(
+            "<p class='note'>PED-ANOVA (Optuna): how much each parameter matters for reaching the "
+            "best 10% of losses, as shares summing to 1.</p>"
+        )
+        fig = go.Figure(go.Bar(x=list(imp.values()), y=list(imp), orientation="h", marker_color=COLORS[0]))
+        fig.update_layout(height=120 + 40 * len(imp), xaxis_title="importance", margin={"l": 260})
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+        parts.append(
+            _table(pd.DataFrame({"key": list(imp), "importance": [f"{v:.3f}" for v in imp.values()]}))
+        )
+    else:
+        parts.append(f"<p class='note'>No importances: {html.escape(str(imp) or 'none computed')}.</p>")
+    # uncertainty: loss against each parameter
+    parts.append(
+        "<h2>Parameter uncertainty</h2><p class='note'>Each dot is a finished trial; circled: "
+        "the good trials. A flat bottom over a range means the targets do not tell the values "
+        "in it apart.</p>"
+    )
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=keys)
+    for j, key in enumerate(keys, start=1):
+        fig.add_trace(
+            go.Scatter(
+                x=finished[key],
+                y=finished["loss"],
+                mode="markers",
+                showlegend=j == 1,
+                name="trial",
+                marker={"color": COLORS[0], "opacity": 0.5},
+            ),
+            row=1,
+            col=j,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=g[key],
+                y=g["loss"],
+                mode="markers",
+                showlegend=j == 1,
+                name="good",
+                marker={"color": COLORS[2], "size": 9, "symbol": "circle-open"},
+            ),
+            row=1,
+            col=j,
+        )
+        fig.update_xaxes(title_text=key, row=1, col=j)
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_layout(height=360)
+    parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    # targets over time
+    parts.append(
+        "<h2>Targets over time</h2><p class='note'>The best trial: median over replications and "
+        "the band of the middle 90%, by model year; the real figure at its model year (or over its "
+        "model period) with 2 sd error bars. Congress figures exist in congress years only.</p>"
+    )
+    series = result.best["series"]
+    for t in targets.computable():
+        s = series[series["target"] == t.id]
+        if not len(s):
+            continue
+        q = s.groupby("year")["value"].quantile([0.05, 0.5, 0.95]).unstack()
+        color = COLORS[0] if t.role == "calibrate" else COLORS[3]
+        fig = go.Figure()
+        x = list(q.index)
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=list(q[0.95]) + list(q[0.05])[::-1],
+                fill="toself",
+                fillcolor=_rgba(color, 0.18),
+                line={"width": 0},
+                hoverinfo="skip",
+                name="simulated: 5-95% of replications",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(x=x, y=q[0.5], mode="lines+markers", line={"color": color}, name="simulated: median")
+        )
+        years = list(t.model_years)
+        real = t.value / len(years) if t.stat.kind == "count" and len(years) > 1 else t.value
+        sd = 2 * (
+            t.sd / len(years) if t.stat.kind == "count" and len(years) > 1 and t.sd else target_sd_of(t)
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=years,
+                y=[real] * len(years),
+                mode="markers+lines",
+                marker={"color": "black", "size": 9, "symbol": "diamond"},
+                line={"dash": "dot", "color": "black"},
+                error_y={"type": "constant", "value": sd},
+                name="real (2 sd)",
+            )
+        )
+        per = (
+            " (per year: the period's total shared over its years)"
+            if t.stat.kind == "count" and len(years) > 1
+            else ""
+        )
+        fig.update_layout(
+            title=f"{t.id} ({t.role}): {t.stat.meaning}{per}",
+            height=320,
+            xaxis={"title": "model year", "tickformat": "d", "dtick": 1},
+            title_font_size=13,
+        )
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    parts.append(
+        "<p class='note'>Data: <code>fit.parquet</code> (per target), <code>trials.parquet</code> "
+        "(per trial: values, loss, its noise, good or not), <code>runs/</code> (every statistic of "
+        "every run), <code>journal.log</code> (the Optuna study); the best values in "
+        "<code>calibrated.toml</code>.</p>"
+    )
+    path.write_text(_page(f"calibration {name}", parts), encoding="utf-8")
+
+
+def target_sd_of(t) -> float:
+    from pipeline_sim.calibrate import target_sd
+
+    return target_sd(t)

@@ -267,9 +267,14 @@ def run_sweep(
     notify: Callable[[str], None] | None = None,
     dashboard: bool = False,
     cli: bool = False,
+    parameters_from: str | Path | None = None,
 ) -> Sweep:
     """Run a sweep in `folder` and write experiments.parquet, sensitivity.parquet and report.html
-    (`notify` and `dashboard` as for :func:`pipeline_sim.experiment.execute`)."""
+    (`notify` and `dashboard` as for :func:`pipeline_sim.experiment.execute`).
+
+    With `parameters_from` (a calibration folder), replication i draws the calibrated keys from the
+    calibration's good trials, the same draw at every design point; a varied key keeps the
+    design's values. The draws are written to parameters.parquet."""
     from pipeline_sim.api import check_counts
 
     check_counts(
@@ -287,7 +292,7 @@ def run_sweep(
             raise ExperimentError(f"seed {seed}: {exc}") from None
         return _run_sweep(
             base, factors, design, samples, levels, reps, seed, years, folder, outcomes, workers,
-            scheduler, resume, overwrite, on_done, command, notify, dashboard,
+            scheduler, resume, overwrite, on_done, command, notify, dashboard, parameters_from,
         )  # fmt: skip
     except ExperimentError as exc:
         raise (exc if cli else in_python_words(exc)) from None
@@ -295,7 +300,7 @@ def run_sweep(
 
 def _run_sweep(
     base, factors, design, samples, levels, reps, seed, years, folder, outcomes, workers, scheduler,
-    resume, overwrite, on_done, command, notify=None, dashboard=False,
+    resume, overwrite, on_done, command, notify=None, dashboard=False, parameters_from=None,
 ) -> Sweep:  # fmt: skip
     outcomes = outcomes or list(HEADLINE_OUTCOMES)
     unknown = [o for o in outcomes if o not in HEADLINE_OUTCOMES]
@@ -310,12 +315,35 @@ def _run_sweep(
     for note in notes:
         _warnings.warn(note, UserWarning, stacklevel=2)
     base_data = base.model_dump(mode="json")
+    drawn: list[dict] = [{} for _ in range(reps)]
+    draws_frame = None
+    if parameters_from is not None:
+        from pipeline_sim.calibrate import Draws, parameter_notes
+
+        draws = Draws.load(parameters_from)
+        varied = [f.key for f in factors if f.key in draws.keys]
+        if varied:
+            note = (
+                f"{', '.join(varied)}: varied by the sweep and calibrated: the design's values are used, "
+                "not the calibration's"
+            )
+            notes.append(note)
+            _warnings.warn(note, UserWarning, stacklevel=2)
+        draws_frame = pd.DataFrame(
+            [{"rep": r, "seed": seed + r, **draws.draw(seed + r)} for r in range(reps)]
+        )
+        drawn = [{k: row[k] for k in draws.keys if k not in varied} for row in draws_frame.to_dict("records")]
+        notes.append(parameter_notes(draws, reps))
     # every point must be a valid scenario (combinations can break cross-field rules): check first
     points = []
     for i, values in enumerate(rows):
         overrides = dict(zip((f.key for f in factors), values, strict=True))
         try:
-            points.append((overrides, load_scenario(base_data, overrides=overrides).model_dump(mode="json")))
+            per_rep = [
+                load_scenario(base_data, overrides={**d, **overrides}).model_dump(mode="json")
+                for d in (drawn if parameters_from is not None else drawn[:1])
+            ]
+            points.append((overrides, per_rep))
         except ScenarioError as exc:
             raise ExperimentError(f"parameter set {i} ({overrides}) is not a valid scenario: {exc}") from None
     from pipeline_sim import __version__
@@ -330,12 +358,17 @@ def _run_sweep(
         "seed": seed,
         "years": years,
     }
+    if draws_frame is not None:
+        manifest["parameters_from"] = draws_frame.to_dict(orient="records")
     check_scheduler(scheduler)
     folder = prepare_folder(folder, manifest, "sweep.json", resume, overwrite)
+    if draws_frame is not None:
+        draws_frame.to_parquet(folder / "parameters.parquet", index=False)
     specs, inputs = [], []
-    for i, (overrides, data) in enumerate(points):
+    for i, (overrides, per_rep) in enumerate(points):
         inputs.append({"point": i, **overrides})
         for rep in range(reps):
+            data = per_rep[rep] if len(per_rep) > 1 else per_rep[0]
             specs.append(RunSpec(f"p{i:05d}-r{rep:03d}", data, seed + rep, years, {"point": i, "rep": rep}))
     metrics = execute(
         specs,

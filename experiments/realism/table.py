@@ -4,7 +4,9 @@ folder alone (metrics, holders, bodies, events and posts Parquet files).
     pipeline-sim run scenarios/baseline.toml --out results/realism
     python experiments/realism/table.py results/realism [--year 2026]
 
-Every real figure carries its source (docs/sources.md lists them in full).
+Every real figure carries its source (docs/sources.md lists them in full). The figures of bodies
+and provincial secretaries are the statistics calibration uses (pipeline_sim.statistics), here
+averaged over the folder's replications.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from pipeline_sim.statistics import STATISTICS, Outputs
 
 #: (row, real figure, source)
 REAL = {
@@ -103,46 +107,42 @@ def simulated(folder: Path, year: int | None = None) -> dict[str, str]:
         out["at the start: Central Committee mean age / women"] = (
             f"{cc0['age'].mean():.1f} / {_pct(cc0['female'].mean())} ({first})"
         )
-    end = h[h["moment"] == "year_end"]
-    secretaries = end[(end["level"] == "provincial") & (end["sector"] == "party") & (end["rank"] == "head")]
-    by_year = secretaries.groupby("year")["female"].mean()
+    runs = Outputs.from_folder(folder)
+
+    def stat(name: str, **group) -> pd.Series:
+        """A statistic by model year, the mean over the replications."""
+        per_rep = [STATISTICS[name].series(o, group) for o in runs]
+        return pd.concat(per_rep, axis=1).mean(axis=1) if per_rep else pd.Series(dtype=float)
+
+    secretaries = {"posts": "provincial.party.head"}
+    by_year = stat("women_share", **secretaries)
     out["women among provincial party secretaries"] = " -> ".join(
         f"{_pct(by_year.get(y))} ({y})" for y in (first, year, last)
     )
-
-    b = bodies.pivot_table(index=["body", "year"], columns="metric", values="value", observed=True)
     if "central_committee" in set(bodies["body"].astype(str)):
-        cc = b.loc["central_committee"]
+        cc = {"body": "central_committee"}
+        women = stat("women_share", **cc)
         out["women in the Central Committee"] = (
-            f"{_pct(cc['women_share'].get(first))} ({first}) -> {_pct(cc['women_share'].get(year))} ({year})"
+            f"{_pct(women.get(first))} ({first}) -> {_pct(women.get(year))} ({year})"
         )
-        at = cc["mean_age_at_election"].dropna() if "mean_age_at_election" in cc else pd.Series(dtype=float)
+        at = stat("mean_age_at_election", **cc)
         out["mean age of the Central Committee at election"] = (
             "; ".join(f"{v:.1f} ({y})" for y, v in at.items()) or "no congress in the run"
         )
-        re = cc["reelected_share"].dropna() if "reelected_share" in cc else pd.Series(dtype=float)
+        re = stat("reelected_share", **cc)
         out["Central Committee re-elected at the congress"] = "; ".join(
             f"{_pct(v)} ({y})" for y, v in re.items()
         )
-        lost = cc["lost_share"].dropna() if "lost_share" in cc else pd.Series(dtype=float)
+        lost = stat("lost_over_term_share", **cc)
         out["Central Committee lost over the term"] = (
             "; ".join(f"{_pct(v)} (term to {y})" for y, v in lost.items())
             + " (seats are refilled during a term, unlike the real CC)"
         )
-        before = h[
-            (h["moment"] == "before_congress") & h["bodies"].astype(str).str.contains("central_committee")
-        ]
-        over = before.groupby("year")["age"].apply(lambda a: (a > 60).mean())
+        over = stat("over_age_share_before_congress", age=61.0, **cc)
         out["Central Committee members over 60 at the end of the term"] = "; ".join(
             f"{_pct(v)} ({y})" for y, v in over.items()
         )
-    elected = h[
-        (h["moment"] == "after_congress")
-        & (h["level"] == "provincial")
-        & (h["sector"] == "party")
-        & (h["rank"] == "head")
-    ]
-    ages = (elected.groupby("year")["age"].mean() + 0.5).dropna()  # age at the start of the new term
+    ages = stat("mean_age_at_election", **secretaries)  # at the start of the new term
     out["mean age of provincial secretaries at election"] = (
         "; ".join(f"{v:.1f} ({y + 1})" for y, v in ages.items()) or "no congress in the run"
     )

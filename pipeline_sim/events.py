@@ -116,14 +116,15 @@ class EventLog:
     ) -> None:
         """Record events for cadre `rows` at `posts` (-1: no post; the cadre's unit is used).
 
-        Called before the records change. `year` defaults to the model's year.
+        Called before the records change. `year` defaults to the model's year. Posts and units are
+        written by their permanent numbers (`ident`), which a restructuring never reuses.
         """
         if not self.enabled or (kind.startswith("plan_") and not self.planning):
             return
         n = len(rows)
         if n == 0:
             return
-        c, p = model.cadres, model.posts
+        c, p, u = model.cadres, model.posts, model.units
         posts = np.asarray(posts, dtype=np.int64)
         has_post = posts >= 0
         safe = np.where(has_post, posts, 0)
@@ -132,21 +133,64 @@ class EventLog:
         left = c.grade[rows].astype(np.int16)  # the place held before the event: 4 * level + rank
         if kind in NO_PLACE_LEFT:
             left = np.full(n, -1, dtype=np.int16)
+        if from_post is None:
+            from_ident = np.full(n, -1, np.int64)
+        else:
+            from_post = np.asarray(from_post, dtype=np.int64)
+            from_ident = np.where(from_post >= 0, p.ident[np.maximum(from_post, 0)], -1)
+        self.append(
+            model,
+            year=year,
+            kind=kind if kind_array is None else kind_array,
+            cause=cause,
+            rows=rows,
+            post=np.where(has_post, p.ident[safe], -1),
+            unit=u.ident[unit],
+            level=u.level[unit],
+            sector=np.where(has_post, p.sector[safe], c.sector[rows]),
+            from_post=from_ident,
+            chain=np.full(n, -1) if chain is None else np.asarray(chain),
+            left=left,
+        )
+
+    def append(
+        self,
+        model: PipelineModel,
+        *,
+        year: int,
+        kind,
+        cause,
+        rows: np.ndarray,
+        post: np.ndarray,
+        unit: np.ndarray,
+        level: np.ndarray,
+        sector: np.ndarray,
+        from_post: np.ndarray,
+        chain: np.ndarray,
+        left: np.ndarray,
+    ) -> None:
+        """Record events of cadre `rows` with the outputs' post and unit numbers given (idents, -1
+        for none), the level and sector of the event and the grade of the place left (-1: none)."""
+        if not self.enabled:
+            return
+        n = len(rows)
+        if n == 0:
+            return
+        c = model.cadres
+        left = np.asarray(left, dtype=np.int16)
         age = np.clip(np.floor(year + 0.5 - c.birth[rows]), -1, 127)
         self.blocks.append(
             {
                 "year": np.full(n, year, dtype=np.int32),
-                "kind": self._codes(kind if kind_array is None else kind_array, n, "kind"),
+                "kind": self._codes(kind, n, "kind"),
                 "cause": self._codes(cause, n, "cause"),
                 "cadre": c.uid[rows].astype(np.int64),
-                "post": posts.astype(np.int32),
-                "unit": unit.astype(np.int32),
-                "level": model.units.level[unit].astype(np.int8),
-                "sector": np.where(has_post, p.sector[safe], c.sector[rows]).astype(np.int8),
-                "from_post": (np.full(n, -1) if from_post is None else np.asarray(from_post)).astype(
-                    np.int32
-                ),
-                "chain": (np.full(n, -1) if chain is None else np.asarray(chain)).astype(np.int64),
+                "post": np.asarray(post).astype(np.int32),
+                "unit": np.asarray(unit).astype(np.int32),
+                "level": np.asarray(level).astype(np.int8),
+                "sector": np.asarray(sector).astype(np.int8),
+                "from_post": np.asarray(from_post).astype(np.int32),
+                "chain": np.asarray(chain).astype(np.int64),
                 "age": age.astype(np.int8),
                 "female": c.female[rows].copy(),
                 "from_level": np.where(left >= 0, left // 4, -1).astype(np.int8),

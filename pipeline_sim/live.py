@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline_sim.scenario import ScenarioError, load_scenario
+from pipeline_sim.scenario.schema import FIXED_SECTIONS  # the world and the run: fixed once built
 from pipeline_sim.world.operations import drop_from_pools
 
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
     from pipeline_sim.scenario import Scenario
-
-#: sections that describe the world or the run itself: they cannot change once the model is built
-FIXED_SECTIONS = ("name", "description", "simulation", "hierarchy", "initial")
 
 
 def change_rules(model: PipelineModel, changes: dict[str, Any]) -> Scenario:

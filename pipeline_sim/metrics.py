@@ -14,6 +14,7 @@ import numpy as np
 from pipeline_sim.kernels import POPCOUNT
 from pipeline_sim.scenario.schema import GRADES
 from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES, NO_GRADE
+from pipeline_sim.world.restructuring import quota_metrics
 from pipeline_sim.world.rules import appointment_eligible, recent_grade
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ ALL = "all"
 
 DISCIPLINE = ("reprimand", "warning", "removal_from_post", "expulsion")
 ROTATION_DIRECTIONS = ("down", "up", "locality", "sector", "return", "term_limit", "nonlocal", "fast_track")
+#: moves made by restructuring events (pipeline_sim.world.restructuring), counted by the place left
+RESTRUCTURE_FLOWS = tuple(
+    f"restructure_{x}" for x in ("merged", "demoted", "transferred", "moved", "stepped_down", "staff_moved")
+)
 
 
 #: metric name -> one-line meaning (printed by `pipeline-sim show --metrics` and in the README)
@@ -96,6 +101,20 @@ METRICS: dict[str, str] = {
     "cadres": "cadres in service at year end",
     "holders": "post holders at year end",
     "staff": "cadres in the staff pool at year end",
+    "posts_above_quota": "posts beyond the quota of their unit and kind (unit, sector, rank) that a "
+    "restructuring left, at year end",
+    "surplus_holders": "holders beyond the quota of their unit and kind at year end",
+    "surplus_reduced": "holders removed from kinds above their quota by the yearly reduction (early "
+    "retirement, a move or stepping down)",
+    "restructure_merged": "holders who kept their rank in the unit their own merged into (new post)",
+    "restructure_demoted": "holders put at a lower rank by a restructuring (heads of merged units "
+    "who became deputies, and those below)",
+    "restructure_transferred": "holders sent to another unit by a restructuring (from an abolished "
+    "unit to one below)",
+    "restructure_moved": "holders above a quota moved into a vacant post of another unit of their locality",
+    "restructure_stepped_down": "holders who lost their post in a restructuring or the surplus "
+    "reduction (to the staff pool)",
+    "restructure_staff_moved": "staff-pool cadres whose unit a restructuring merged or abolished",
     "vacancy_chains": "vacancy chains completed this year, by level of the vacancy that started them",
     "vacancy_chain_length_mean": "mean moves per completed vacancy chain",
     "target_women": "planning target: share of women",
@@ -151,6 +170,8 @@ TALLY_NAMES = (
     *(f"exits_{c}" for c in EXIT_CAUSES),
     *(f"exits_{c}_holders" for c in EXIT_CAUSES),
     "appointment_age_sum",
+    "surplus_reduced",
+    *RESTRUCTURE_FLOWS,
 )
 
 
@@ -301,7 +322,7 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     tally = {k: _table(v, nL, nS) for k, v in model.tally.sums.items()}
 
     post_group = p.level.astype(np.int64) * nS + p.sector
-    vacant = p.holder < 0
+    vacant = (p.holder < 0) & ~p.closed  # a closed post (above a quota) is no vacancy
     key = p.key
     out["key_posts"] = count(post_group[key])
     out["vacant_posts"] = count(post_group[vacant])
@@ -326,7 +347,7 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["planned_per_post"] = _ratio(count(kgroup, filled_slot.sum(axis=1).astype(float)), out["key_posts"])
 
     # holders of key posts
-    held_key = np.flatnonzero(key & ~vacant)
+    held_key = np.flatnonzero(key & (p.holder >= 0))
     hrows = p.holder[held_key]
     hg = post_group[held_key]
     n_held = count(hg)
@@ -349,7 +370,7 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
         count(hg, (c.competence[hrows] < scen.metrics.min_competence).astype(float)), n_held
     )
     # integrity: over every post holder
-    held = np.flatnonzero(~vacant)
+    held = np.flatnonzero(p.holder >= 0)
     arows, ag = p.holder[held], post_group[held]
     n_all = count(ag)
     out["integrity_problem_share"] = _ratio(count(ag, c.violation[arows].astype(float)), n_all)
@@ -370,7 +391,9 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     # organisational performance: weights by rank, vacant posts at the minimum line
     w = np.array([scen.metrics.rank_weights.get(r, 1.0) for r in ("head", "deputy", "member")])[p.rank]
     perf = np.full(p.n, scen.metrics.min_competence, dtype=float)
-    perf[~vacant] = c.performance[p.holder[~vacant]]
+    filled = p.holder >= 0
+    perf[filled] = c.performance[p.holder[filled]]
+    w = w * ~p.closed
     out["org_performance"] = _ratio(count(post_group, w * perf), count(post_group, w))
 
     # flows
@@ -391,8 +414,12 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
         "entrants",
         *(f"exits_{x}" for x in EXIT_CAUSES),
         *(f"exits_{x}_holders" for x in EXIT_CAUSES),
+        "surplus_reduced",
+        *RESTRUCTURE_FLOWS,
     ):
         out[name] = tally[name]
+    for name, flat in quota_metrics(model).items():
+        out[name] = _table(flat, nL, nS)
     for x in EXIT_CAUSES:
         out[f"exits_{x}_staff"] = tally[f"exits_{x}"] - tally[f"exits_{x}_holders"]
     out["appointment_age_mean"] = _ratio(tally["appointment_age_sum"], tally["appointments"])

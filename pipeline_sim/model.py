@@ -34,6 +34,7 @@ from pipeline_sim.world.hierarchy import (
     staff_targets,
 )
 from pipeline_sim.world.operations import experience_breadth
+from pipeline_sim.world.restructuring import Restructuring
 from pipeline_sim.world.rules import record_ok, retirement_dates, selection_score
 
 #: one random stream per process; the numbers are part of the reproducibility contract
@@ -55,6 +56,7 @@ STREAMS = {
     "competence": 15,
     "outside": 16,
     "init_groups": 21,
+    "restructure": 22,
 }
 
 HEADLINE = (
@@ -132,6 +134,7 @@ class PipelineModel(mesa.Model):
         self.events = EventLog(scenario.output.event_log, scenario.output.planning_events)
         self.rosters = Rosters(self)
         self.bodies = Bodies(self)
+        self.restructuring = Restructuring(self)
         self.chains = Chains()
         self.tally = Tally(self)
         self._metrics: list[tuple[int, dict[str, np.ndarray]]] = []

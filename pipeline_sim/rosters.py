@@ -43,14 +43,7 @@ class Rosters:
     """Collects roster snapshots as blocks of arrays during a run."""
 
     def __init__(self, model: PipelineModel):
-        out = model.scenario.output
-        p = model.posts
-        if out.holders == "none":
-            self.posts = np.zeros(0, dtype=np.int64)
-        elif out.holders == "all":
-            self.posts = np.arange(p.n)
-        else:
-            self.posts = np.flatnonzero(p.key | (p.level < out.roster_all_posts_levels))
+        self.posts = roster_posts(model)
         self.blocks: list[dict[str, np.ndarray]] = []
         self._spool: tuple | None = None  # (path, constant columns)
         self._writer = None
@@ -100,7 +93,7 @@ class Rosters:
             {
                 "year": np.full(len(held), year, np.int16),
                 "moment": np.full(len(held), MOMENTS.index(moment), np.int8),
-                "post": held.astype(np.int32),
+                "post": p.ident[held].astype(np.int32),
                 "cadre": c.uid[rows],
                 "age": (year + 0.5 - c.birth[rows]).astype(np.float32),
                 "female": c.female[rows],
@@ -133,21 +126,33 @@ class Rosters:
             data = {k: np.concatenate([b[k] for b in self.blocks]) for k in cols}
         else:
             data = {k: np.zeros(0, np.int32) for k in cols}
-        p = model.posts
-        post = data["post"].astype(np.int64)
+        table = posts_table(model, names=False)
+        at = np.searchsorted(table["post"].to_numpy(), data["post"])
         df = pd.DataFrame({"year": data["year"].astype(np.int16)})
         df["moment"] = pd.Categorical.from_codes(data["moment"].astype(np.int64), categories=MOMENTS)
         df["post"] = data["post"]
-        df["unit"] = p.unit[post]
-        df["level"] = pd.Categorical.from_codes(p.level[post].astype(np.int64), categories=model.levels)
-        df["sector"] = pd.Categorical.from_codes(p.sector[post].astype(np.int64), categories=model.sectors)
-        df["rank"] = pd.Categorical.from_codes(p.rank[post].astype(np.int64), categories=list(RANKS))
-        df["key"] = p.key[post]
+        for col in ("unit", "level", "sector", "rank", "key"):
+            df[col] = table[col].to_numpy()[at] if len(at) else table[col].iloc[:0].to_numpy()
+            if isinstance(table[col].dtype, pd.CategoricalDtype):
+                df[col] = pd.Categorical(df[col], categories=table[col].cat.categories)
         for k in cols[3:]:
             df[k] = data[k]
         df["grade"] = pd.Categorical.from_codes(data["grade"].astype(np.int64), categories=[*GRADES, "none"])
-        df["bodies"] = post_bodies(model)[post]
+        bodies = table["bodies"]
+        df["bodies"] = pd.Categorical(
+            bodies.to_numpy()[at] if len(at) else [], categories=bodies.cat.categories
+        )
         return df
+
+
+def roster_posts(model: PipelineModel) -> np.ndarray:
+    """The posts whose holders the roster records (`output.holders`)."""
+    out, p = model.scenario.output, model.posts
+    if out.holders == "none":
+        return np.zeros(0, dtype=np.int64)
+    if out.holders == "all":
+        return np.arange(p.n)
+    return np.flatnonzero(p.key | (p.level < out.roster_all_posts_levels))
 
 
 def post_bodies(model: PipelineModel) -> pd.Categorical:
@@ -170,30 +175,20 @@ def unit_names(model: PipelineModel) -> np.ndarray:
     first = np.r_[True, u.parent[order][1:] != u.parent[order][:-1]]
     starts = np.maximum.accumulate(np.where(first, np.arange(u.n), 0))
     within[order] = np.arange(u.n) - starts + 1
-    own = pd.Series(words[u.level]).str.cat(pd.Series(within.astype(str)), sep=" ")
-    own[u.parent < 0] = words[u.level[u.parent < 0]]  # the top unit has no number
-    names = own.to_numpy(dtype=object)
-    for lvl in range(1, u.n_levels):  # parents first, so each name extends its parent's
-        rows = np.flatnonzero(u.level == lvl)
-        par = u.parent[rows]
-        below_top = u.level[par] > 0
-        names[rows] = np.where(
-            below_top, pd.Series(names[par]).str.cat(pd.Series(names[rows]), sep=" › "), names[rows]
-        )
-    return names.astype(str)
+    level, parent = u.level.tolist(), u.parent.tolist()
+    word, nth = words.tolist(), within.tolist()
+    names: list[str] = [""] * u.n
+    for i in range(u.n):  # units are numbered top-down: a parent is named before its children
+        own = word[level[i]] if parent[i] < 0 else f"{word[level[i]]} {nth[i]}"
+        up = parent[i]
+        names[i] = f"{names[up]} › {own}" if up >= 0 and level[up] > 0 else own
+    return np.array(names, dtype=str)
 
 
-def post_names(model: PipelineModel, units: np.ndarray | None = None) -> np.ndarray:
-    """'Province 12 › District 3 · deputy party secretary 2' for every post."""
+def post_name_parts(model: PipelineModel, rows: np.ndarray, units: np.ndarray) -> dict[str, np.ndarray]:
+    """What the names of posts `rows` are made of: their unit's name, sector, rank, number within
+    their kind in the unit and the kind's size (see `names_of_posts`)."""
     p = model.posts
-    units = unit_names(model) if units is None else units
-    kinds = np.array(
-        [
-            [POST_WORDS.get((sec, rank), f"{sec.replace('_', ' ')} {rank}") for rank in RANKS]
-            for sec in model.sectors
-        ]
-    )
-    word = kinds[p.sector, p.rank]
     # number posts of one kind within a unit when there are several (posts are ordered by unit,
     # sector and rank)
     group = model.place_key(p.unit.astype(np.int64), p.sector, p.rank)
@@ -201,37 +196,57 @@ def post_names(model: PipelineModel, units: np.ndarray | None = None) -> np.ndar
     starts = np.maximum.accumulate(np.where(first, np.arange(p.n), 0))
     nth = np.arange(p.n) - starts + 1
     size = np.bincount(np.cumsum(first) - 1)[np.cumsum(first) - 1]
-    label = pd.Series(word).where(size == 1, pd.Series(word).str.cat(pd.Series(nth.astype(str)), sep=" "))
-    return pd.Series(units[p.unit]).str.cat(label, sep=" · ").to_numpy(dtype=str)
+    return {
+        "unit_name": np.asarray(units)[p.unit[rows]],
+        "sector": p.sector[rows],
+        "rank": p.rank[rows],
+        "nth": nth[rows],
+        "size": size[rows],
+    }
+
+
+def names_of_posts(parts: dict[str, np.ndarray], sectors: list[str]) -> np.ndarray:
+    """'Province 12 › District 3 · deputy party secretary 2' from `post_name_parts`."""
+    kinds = np.array(
+        [
+            [POST_WORDS.get((sec, rank), f"{sec.replace('_', ' ')} {rank}") for rank in RANKS]
+            for sec in sectors
+        ]
+    )
+    word = kinds[parts["sector"], parts["rank"]]
+    label = pd.Series(word).where(
+        parts["size"] == 1, pd.Series(word).str.cat(pd.Series(parts["nth"].astype(str)), sep=" ")
+    )
+    return pd.Series(parts["unit_name"]).str.cat(label, sep=" · ").to_numpy(dtype=str)
+
+
+def post_names(model: PipelineModel, units: np.ndarray | None = None) -> np.ndarray:
+    """'Province 12 › District 3 · deputy party secretary 2' for every post."""
+    units = unit_names(model) if units is None else units
+    return names_of_posts(post_name_parts(model, np.arange(model.posts.n), units), model.sectors)
 
 
 def units_frame(model: PipelineModel) -> pd.DataFrame:
-    u = model.units
-    return pd.DataFrame(
-        {
-            "unit": np.arange(u.n, dtype=np.int32),
-            "name": unit_names(model),
-            "parent": u.parent,
-            "locality": u.locality,
-            "level": pd.Categorical.from_codes(u.level.astype(np.int64), categories=model.levels),
-            "weak": u.weak,
-        }
-    )
+    """Every unit of the recorded years (those a restructuring removed too), by its number."""
+    from pipeline_sim.world.restructuring import unit_table
+
+    frame = unit_table(model)
+    frame["level"] = pd.Categorical.from_codes(frame["level"].astype(np.int64), categories=model.levels)
+    return frame[["unit", "name", "parent", "locality", "level", "weak", "first_year", "last_year"]]
+
+
+def posts_table(model: PipelineModel, names: bool = True) -> pd.DataFrame:
+    """Every post of the recorded years (those a restructuring removed too), by its number."""
+    from pipeline_sim.world.restructuring import post_table
+
+    frame = post_table(model, names)
+    frame["level"] = pd.Categorical.from_codes(frame["level"].astype(np.int64), categories=model.levels)
+    frame["sector"] = pd.Categorical.from_codes(frame["sector"].astype(np.int64), categories=model.sectors)
+    frame["rank"] = pd.Categorical.from_codes(frame["rank"].astype(np.int64), categories=list(RANKS))
+    frame["bodies"] = pd.Categorical(frame["bodies"])
+    return frame
 
 
 def posts_frame(model: PipelineModel) -> pd.DataFrame:
-    p = model.posts
-    return pd.DataFrame(
-        {
-            "post": np.arange(p.n, dtype=np.int32),
-            "name": post_names(model),
-            "unit": p.unit,
-            "parent": model.units.parent[p.unit],
-            "locality": p.locality,
-            "level": pd.Categorical.from_codes(p.level.astype(np.int64), categories=model.levels),
-            "sector": pd.Categorical.from_codes(p.sector.astype(np.int64), categories=model.sectors),
-            "rank": pd.Categorical.from_codes(p.rank.astype(np.int64), categories=list(RANKS)),
-            "key": p.key,
-            "bodies": post_bodies(model),
-        }
-    )
+    cols = ["post", "name", "unit", "parent", "locality", "level", "sector", "rank", "key", "bodies"]
+    return posts_table(model)[[*cols, "first_year", "last_year"]]

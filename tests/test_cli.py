@@ -204,11 +204,11 @@ def test_validate_accepts_a_good_file(workdir):
     assert "ok teach.toml" in proc.stdout
 
 
-def test_show_phases_lists_the_twelve_phases_in_order(workdir):
+def test_show_phases_lists_the_thirteen_phases_in_order(workdir):
     proc = cli(workdir, "show", "--phases")
     assert proc.returncode == 0, proc.stderr
     names = "calendar demography work integrity assessment confidence planning rotation filling"
-    names = [*names.split(), "recruitment", "congress", "record"]
+    names = [*names.split(), "restructure", "recruitment", "congress", "record"]
     assert [ph.NAME for ph in DEFAULT_PLAN] == names
     # table rows start with the phase number, then the phase name
     rows = [re.match(r"^\W*(\d+)\W+([a-z_]+)\b", line) for line in proc.stdout.splitlines()]

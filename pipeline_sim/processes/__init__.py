@@ -15,6 +15,7 @@ from pipeline_sim.processes import (
     planning,
     record,
     recruitment,
+    restructure,
     rotation,
     work,
 )
@@ -30,6 +31,7 @@ DEFAULT_PLAN = (
     planning,
     rotation,
     filling,
+    restructure,
     recruitment,
     congress,
     record,

@@ -36,11 +36,12 @@ def violation_log_odds(model) -> np.ndarray:
     """Log-odds of a new violation this year, for every row of the cadre table (float32)."""
     ig, c = model.scenario.integrity, model.cadres
     power = 1.0 - ig.control_of_power
-    bottom = model.units.n_levels - 1
+    depth = model.units.depth  # levels with units above each level (a level may be abolished)
+    bottom = depth[model.units.n_levels - 1]
     is_head = (c.post >= 0) & (c.grade % 4 == 0)
     f32 = np.float32
     lin = f32(_logit(ig.p_violation)) - f32(ig.integrity_effect) * c.integrity
-    lin += f32(power * ig.power_effect_per_level) * (bottom - c.level).astype(f32)
+    lin += f32(power * ig.power_effect_per_level) * (bottom - depth[c.level]).astype(f32)
     lin += f32(power * ig.head_effect) * is_head
     tenure = np.minimum(model.year - c.post_start, 20) * (c.post >= 0)
     lin += f32(power * ig.tenure_effect) * tenure.astype(f32)

@@ -169,7 +169,8 @@ def _market_pairs(model, posts, free, cap, score, staff_ranks, rng):
         sel = np.flatnonzero(p.grade[posts] == g)
         level, rank = int(g) // 4, int(g) % 4
         cl, cr = c.level[cand_all], c.grade[cand_all] % 4
-        ok = (c.grade[cand_all] > g) & (cl <= level + plan.max_level_gap)
+        depth = model.units.depth  # steps between levels (a level may be abolished)
+        ok = (c.grade[cand_all] > g) & (depth[cl] <= depth[level] + plan.max_level_gap)
         ok &= (cr != STAFF_RANK) | ((cl == level) & (rank in staff_ranks))
         cands = cand_all[ok]
         n_slots = int(free[sel].sum())

@@ -88,7 +88,7 @@ def _into_vacancies(model, rows, owner, posts, weight, cause) -> np.ndarray:
     A post that must be held by a non-local only takes a cadre from another locality.
     """
     c, p = model.cadres, model.posts
-    ok = ~model.nonlocal_post[posts] | (c.home[rows[owner]] != p.locality[posts])
+    ok = (~model.nonlocal_post[posts] | (c.home[rows[owner]] != p.locality[posts])) & ~p.closed[posts]
     owner, posts, weight = owner[ok], posts[ok], np.asarray(weight)[ok]
     if len(owner) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -404,7 +404,9 @@ def _fast_track(model) -> None:
     pool = young[c.merit[young] >= cut]
     chosen = pool[rng.permutation(len(pool))[:n_take]]
     bottom = model.units.n_levels - 1
-    vacant = np.flatnonzero((p.holder < 0) & (p.level == bottom) & (p.rank == DEPUTY) & ~model.nonlocal_post)
+    vacant = np.flatnonzero(
+        (p.holder < 0) & (p.level == bottom) & (p.rank == DEPUTY) & ~model.nonlocal_post & ~p.closed
+    )
     vacant = vacant[rng.permutation(len(vacant))]
     m = min(len(chosen), len(vacant))
     chosen, posts = chosen[:m], vacant[:m]

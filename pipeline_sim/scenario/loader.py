@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -199,10 +200,25 @@ def _load_chain(path: Path, seen: tuple[Path, ...], origin: dict[str, str]) -> d
                 f"{where}: extends: no such file '{shown(parent_name)}' (looked for {shown_path(parent)})"
             )
         base = _load_chain(parent, (*seen, path), origin)
+    _resolve_grouping_paths(raw, path.parent)
     for key in flatten(raw):
         origin[key] = str(path)
     merged = deep_merge(base, raw)
     return merged
+
+
+def _resolve_grouping_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Grouping files of restructuring steps are relative to the file that names them: make them
+    absolute, so that the resolved scenario can be passed on as data."""
+    steps = raw.get("restructuring")
+    if not isinstance(steps, list):
+        return
+    for step in steps:
+        groups = step.get("groups") if isinstance(step, dict) else None
+        if isinstance(groups, str) and groups and "\x00" not in groups and len(groups) <= MAX_PATH_CHARS:
+            # a path that cannot be resolved is left as given: the check of the file names it
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                step["groups"] = str((folder / groups).resolve())
 
 
 def parse_override_value(text: str) -> Any:
@@ -386,6 +402,7 @@ def load_scenario(
             raise ScenarioError(f"{label}: extends: only scenario files may extend other files")
         for key in flatten(raw):
             origin[key] = label
+        _resolve_grouping_paths(raw, Path.cwd())
     else:
         _check_path_text(str(source), shown_path(source))
         path = Path(source)
@@ -406,7 +423,47 @@ def load_scenario(
         check_memory(scenario)
     except ValueError as exc:
         raise ScenarioError(f"{label}: hierarchy: {exc}") from None
+    if scenario.restructuring:
+        _check_restructuring(scenario, label, origin, overrides_label)
     return scenario
+
+
+def _check_restructuring(
+    scenario: Scenario, label: str, origin: dict[str, str], overrides_label: str
+) -> None:
+    """Grouping files against the full-scale structure at their event, and the `rules` of each step
+    as overrides of the scenario (ScenarioError naming the file and the key)."""
+    from pipeline_sim.scenario.groupings import GroupingError
+    from pipeline_sim.world.structure import restructuring_events, tree_steps, unit_tree
+
+    file = origin.get("restructuring", label)
+    if file not in (label, overrides_label, "<scenario dict>"):
+        file = f"{_display(file)} (extended by {label})"
+    h = scenario.hierarchy
+    tree = unit_tree(list(h.levels), h.units, 1.0)
+    for _year, _month, steps in restructuring_events(scenario.restructuring):
+        current = steps[0][0]
+        try:
+            for i, result in tree_steps(tree, list(h.levels), steps, 1.0):
+                current = i
+                if result is not None:
+                    tree = result.tree
+        except GroupingError as exc:
+            raise ScenarioError(f"{file}: restructuring.{current}.groups: {shown(exc, 600)}") from None
+        except OSError as exc:
+            raise ScenarioError(
+                f"{file}: restructuring.{current}.groups: cannot read ({shown(exc)})"
+            ) from None
+    base = scenario.model_dump(mode="json")
+    base.pop("restructuring")
+    for i, step in enumerate(scenario.restructuring):
+        if not step.rules:
+            continue
+        try:
+            load_scenario(base, overrides=dict(step.rules))
+        except ScenarioError as exc:
+            detail = str(exc).split(": ", 1)[-1].replace("overrides ", "")
+            raise ScenarioError(f"{file}: restructuring.{i}.rules: {detail}") from None
 
 
 #: bytes per cadre at set-up: the cadre table with its spare capacity, posts, pools and the

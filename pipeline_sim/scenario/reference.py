@@ -12,6 +12,9 @@ from pipeline_sim.scenario.schema import Scenario
 
 
 def _default_text(field) -> str:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "default_text" in extra:
+        return str(extra["default_text"])
     if field.default is not PydanticUndefined:
         value = field.default
     elif field.default_factory is not None:
@@ -95,6 +98,9 @@ def schema_rows(model: type[BaseModel] = Scenario, prefix: str = "") -> list[tup
             value = typing.get_args(ann)[1] if typing.get_origin(ann) is dict else None
             if isinstance(value, type) and issubclass(value, BaseModel):  # a table of named tables
                 rows.extend(schema_rows(value, key + ".<name>."))
+            item = typing.get_args(ann)[0] if typing.get_origin(ann) is list else None
+            if isinstance(item, type) and issubclass(item, BaseModel):  # an array of tables
+                rows.extend(schema_rows(item, key + "[]."))
     return rows
 
 

@@ -912,6 +912,142 @@ class Output(Section):
     )
 
 
+# --------------------------------------------------------------------------------------------
+# restructuring
+
+
+class Surplus(Section):
+    """Leaders above the quota after a restructuring, and the policies that bring them down
+    (rules.md §7c and §9 note 4: Concl. 150-KL/TW 2025; Decree 178/2024 as amended by Decree
+    67/2025, rules.md §8)."""
+
+    years: Annotated[int, Field(ge=0, le=20)] = Field(
+        5,
+        description="Years a merged unit may keep holders above the quota of a post kind: 5 (merged "
+        "units keep the numbers appointed at the merger and must reduce them within 5 years, Concl. "
+        "150, rules.md §7c). 0 = no surplus: holders beyond the quota move or step down at once.",
+    )
+    yearly_reduction: Share = Field(
+        0.2,
+        description="Share of a post kind's surplus at the event removed each year after it (the "
+        "allowed surplus k years on is surplus x (1 - k x this), and none after `years`): 0.2 is a "
+        "straight line to the quota over the 5 years. [E]",
+    )
+    ranks: list[Literal["head", "deputy", "member"]] = Field(
+        default_factory=lambda: ["deputy", "member"],
+        max_length=3,
+        description="Ranks that may be held above the quota (Concl. 150: deputies above the quota; "
+        "merged committees keep their members). A merged unit always has one head per sector: the "
+        "other heads become deputies. Key ranks (hierarchy.key_ranks) cannot be among them.",
+    )
+    freeze_appointments: bool = Field(
+        True,
+        description="No new appointment to a post kind while its unit holds it above the quota: a "
+        "post of such a kind that falls vacant is abolished, not filled. [E]",
+    )
+    early_retirement: bool = Field(
+        True,
+        description="Early retirement offered at a restructuring to cadres of the units it merges or "
+        "abolishes, and to surplus holders as the surplus is reduced (Decree 178/2024, in force 1 "
+        "January 2025; Decree 67/2025).",
+    )
+    early_retirement_years: Years = Field(
+        5.0,
+        description="Offered to cadres with at most this many years to their statutory retirement "
+        "date: 5 (60 months, Decree 178/2024, rules.md §8).",
+    )
+    early_retirement_take_up: Share = Field(
+        0.29,
+        description="Probability that a cadre offered early retirement takes it. [E]: set so that the "
+        "2025 transition at national scale retires about 19,000 early (of 66,500 offered), the model's "
+        "share of the 43,207 who had left by 30 June 2025 (rules.md §8): its ~1 million cadres are "
+        "~44% of the political system's staffing quota of 2.23 million (rules.md §7a).",
+    )
+
+
+#: what a restructuring step may do
+RESTRUCTURING_ACTIONS = ("merge", "abolish", "posts")
+
+
+class RestructuringStep(Section):
+    """One step of a restructuring (`[[restructuring]]`): steps of the same year and month form one
+    event, applied in the order given (see pipeline_sim.world.restructuring)."""
+
+    year: int = Field(
+        ge=1900,
+        le=2200,
+        description="Year of the event; one of the run's recorded years (the 2025 reform: 2025).",
+    )
+    month: Annotated[int, Field(ge=1, le=12)] = Field(
+        1,
+        description="Month of the event (the 2025 reform: 7, 1 July). Whatever the month, the event is "
+        "applied in its year's restructure phase, after filling and before recruitment and the "
+        "congress; the month dates it for the years to retirement of the early-retirement offer.",
+    )
+    action: Literal["merge", "abolish", "posts"] = Field(
+        description="'merge': the units of `level` into fewer units (by `groups`, or by `target`); "
+        "'abolish': the level `level` (its units' children attach to the level above, its posts "
+        "disappear); 'posts': new posts (and staff) per unit by level, and new bodies."
+    )
+    level: str = Field("", max_length=MAX_LABEL_LENGTH, description="merge, abolish: the level.")
+    groups: str = Field(
+        "",
+        max_length=4096,
+        description="merge: a grouping file (CSV with columns `unit` and `group`, or TOML with `groups "
+        "= [[1, 2], [3], ...]`), its path relative to the scenario file: every unit of the level, by "
+        "its number in the level (1 = the level's first unit in units.parquet), in exactly one group; "
+        "each group becomes one unit. It describes the full-scale structure: at another "
+        "hierarchy.scale the rule below is used, with `target` (or the file's number of groups) "
+        "scaled.",
+    )
+    target: Annotated[int, Field(ge=1, le=MAX_UNITS_PER_LEVEL)] | None = Field(
+        None,
+        description="merge without a file: units of the level after the merger, at full scale (scaled "
+        "by hierarchy.scale). The rule: each parent keeps a share of the target proportional to its "
+        "children (at least one), and merges its children, in order, into that many groups of sizes "
+        "as equal as possible; no unit leaves its parent.",
+    )
+    cross_parents: bool = Field(
+        False, description="merge: a grouping file may put units of different parents in one group."
+    )
+    staff_up_share: Share = Field(
+        0.3,
+        description="abolish: share of each abolished unit's staff who go to the level above (its "
+        "parent); the others go to the units below, shared out in turn. Its post holders go to the "
+        "units below at their own rank. [E]",
+    )
+    preset: Literal["historic", "reform2025", "teaching"] | None = Field(
+        None,
+        description="posts: take posts and staff per unit of the levels it shares with the run, and "
+        "its bodies, from a built-in structure ('reform2025' after the 2025 reform).",
+    )
+    posts: dict[str, dict[str, RankCounts]] = Field(
+        default_factory=dict,
+        description="posts: posts per unit from the event on, as hierarchy.posts (over the preset); "
+        "levels not named keep theirs.",
+        json_schema_extra={"default_text": "{}"},
+    )
+    staff: dict[str, Annotated[int, Field(ge=0, le=MAX_STAFF_PER_UNIT)]] = Field(
+        default_factory=dict,
+        description="posts: staff-pool size per unit from the event on, by level (over the preset).",
+        json_schema_extra={"default_text": "{}"},
+    )
+    bodies: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")], Body] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="posts: bodies from the event on, as the scenario's bodies (over the preset's); "
+        "without either, the bodies keep their selectors, applied to the new structure.",
+        json_schema_extra={"default_text": "{}"},
+    )
+    rules: dict[str, str | int | float | bool | list[str | int | float | bool]] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Dotted scenario keys set from the event on, e.g. {'integrity.ban_rules' = "
+        "'2025'} (any key but hierarchy, simulation, initial, name and description).",
+        json_schema_extra={"default_text": "{}"},
+    )
+
+
 class Scenario(Section):
     """A complete, resolved scenario."""
 
@@ -941,6 +1077,15 @@ class Scenario(Section):
         default_factory=dict,
         max_length=64,
         description="Bodies elected at each congress, by name (defaults come with the hierarchy preset).",
+    )
+    surplus: Surplus = Field(default_factory=Surplus)
+    restructuring: list[RestructuringStep] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Restructuring events during the run (`[[restructuring]]`, one table per step): "
+        "units merged, levels abolished, posts per unit changed (the 2025 reform: "
+        "scenarios/transition2025.toml).",
+        json_schema_extra={"default_text": "[]"},
     )
 
     @field_validator("name")
@@ -974,6 +1119,13 @@ class Scenario(Section):
                 f"rotation.congress_share ({self.rotation.congress_share:g}) moves cadres at the "
                 "congress, but congress.enabled is false: set the share to 0 or enable the congress"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _restructuring_fits(self) -> Scenario:
+        if not self.restructuring:
+            return self
+        check_restructuring_steps(self)
         return self
 
     @model_validator(mode="after")
@@ -1029,3 +1181,111 @@ class Scenario(Section):
                     f"{self.hierarchy.levels}, sector in {self.hierarchy.sectors}, rank in {list(RANKS)}"
                 )
         return self
+
+
+#: sections of a scenario that a restructuring's `rules` cannot change (see pipeline_sim.live)
+FIXED_SECTIONS = ("name", "description", "simulation", "hierarchy", "initial")
+
+
+def check_restructuring_steps(scen: Scenario) -> None:
+    """The restructuring steps fit the run and the hierarchy, in their order (ValueError naming
+    the key otherwise). Grouping files and `rules` values are checked by the loader."""
+    from pipeline_sim.scenario.presets import preset_table
+    from pipeline_sim.world.bodies import selector_problem
+
+    h, sim = scen.hierarchy, scen.simulation
+    levels, sectors = list(h.levels), list(h.sectors)
+    first, last = sim.start_year, sim.start_year + sim.years - 1
+    clash = set(scen.surplus.ranks) & set(h.key_ranks)
+    if clash:
+        raise ValueError(
+            f"surplus.ranks: key ranks {sorted(clash)} (hierarchy.key_ranks) cannot be held above the "
+            "quota: a merged unit keeps one holder of each key post"
+        )
+    abolished: dict[str, int] = {}
+    order = sorted(
+        range(len(scen.restructuring)),
+        key=lambda i: (scen.restructuring[i].year, scen.restructuring[i].month),
+    )
+    only = {
+        "merge": {"groups", "target", "cross_parents"},
+        "abolish": {"staff_up_share"},
+        "posts": {"preset", "posts", "staff", "bodies", "rules"},
+    }
+    for i in order:
+        step = scen.restructuring[i]
+        key = f"restructuring.{i}"
+        if not first <= step.year <= last:
+            raise ValueError(
+                f"{key}.year: {step.year} is outside the run ({first}-{last}, simulation.start_year "
+                "and simulation.years)"
+            )
+        # a key counts as given when it differs from its default (a resolved scenario lists them all)
+        defaults = RestructuringStep.model_fields
+        given = {
+            name
+            for name in set(defaults) - {"year", "month", "action", "level"}
+            if getattr(step, name) != defaults[name].get_default(call_default_factory=True)
+        }
+        for name in sorted(given - only[step.action]):
+            allowed = [a for a, names in only.items() if name in names]
+            raise ValueError(
+                f"{key}.{name}: only for action {' or '.join(map(repr, allowed))}, not {step.action!r}"
+            )
+        if step.action in ("merge", "abolish"):
+            if step.level not in levels:
+                raise ValueError(f"{key}.level: {step.level!r} is not one of the levels {levels}")
+            li = levels.index(step.level)
+            if step.level in abolished:
+                raise ValueError(
+                    f"{key}.level: {step.level!r} was abolished by restructuring.{abolished[step.level]}"
+                )
+            if step.action == "merge" and li == 0:
+                raise ValueError(f"{key}.level: the top level ({step.level!r}) has one unit and cannot merge")
+            if step.action == "merge" and not step.groups and step.target is None:
+                raise ValueError(
+                    f"{key}: a merge needs a grouping file (groups) or a number of units (target)"
+                )
+            if step.action == "abolish":
+                if li < 2 or li == len(levels) - 1:
+                    raise ValueError(
+                        f"{key}.level: only a level below the second (whose units are the localities) "
+                        f"and above the bottom can be abolished; {step.level!r} is level {li + 1} of "
+                        f"{len(levels)}"
+                    )
+                abolished[step.level] = i
+        else:
+            if step.level:
+                raise ValueError(f"{key}.level: not for action 'posts' (posts and staff are given by level)")
+            if not given & {"preset", "posts", "staff", "bodies", "rules"}:
+                raise ValueError(
+                    f"{key}: a 'posts' step changes nothing: give preset, posts, staff, bodies or rules"
+                )
+            if step.preset is not None:
+                table = preset_table(step.preset)
+                if list(table["sectors"]) != sectors:
+                    raise ValueError(
+                        f"{key}.preset: {step.preset!r} has sectors {table['sectors']}, the run has {sectors}"
+                    )
+            for table_name in ("posts", "staff"):
+                for lvl in getattr(step, table_name):
+                    if lvl not in levels:
+                        raise ValueError(f"{key}.{table_name}.{lvl}: not one of the levels {levels}")
+                    if lvl in abolished:
+                        raise ValueError(
+                            f"{key}.{table_name}.{lvl}: level abolished by restructuring.{abolished[lvl]}"
+                        )
+            for lvl, by_sector in step.posts.items():
+                unknown = set(by_sector) - set(sectors)
+                if unknown:
+                    raise ValueError(
+                        f"{key}.posts.{lvl}: unknown sector(s) {sorted(unknown)}; sectors are {sectors}"
+                    )
+            for name, body in step.bodies.items():
+                for item in body.posts:
+                    problem = selector_problem(item, levels, sectors)
+                    if problem:
+                        raise ValueError(f"{key}.bodies.{name}.posts: {problem}")
+            for dotted in step.rules:
+                if dotted.split(".")[0] in (*FIXED_SECTIONS, "restructuring", "surplus"):
+                    raise ValueError(f"{key}.rules.{dotted}: cannot change during a run")

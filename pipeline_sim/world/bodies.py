@@ -267,7 +267,7 @@ class Bodies:
         c = model.cadres
         for b in range(len(self.names)):
             rows = self.members(model, b)
-            values = {"members": len(rows), "seats": int(self.member[b].sum())}
+            values = {"members": len(rows), "seats": int((self.member[b] & ~model.posts.closed).sum())}
             if len(rows):
                 values.update(
                     mean_age=float(np.mean(model.year + 0.5 - c.birth[rows])),
@@ -279,7 +279,9 @@ class Bodies:
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=["year", "body", "metric", "value"])
         df["year"] = df["year"].astype(np.int32)
-        df["body"] = pd.Categorical(df["body"], categories=self.names)
+        # a restructuring may have dropped a body: its earlier rows keep their name
+        names = list(dict.fromkeys([*self.names, *df["body"].unique()]))
+        df["body"] = pd.Categorical(df["body"], categories=names)
         df["metric"] = pd.Categorical(df["metric"], categories=list(BODY_METRICS))
         return df
 

@@ -10,7 +10,8 @@ import numpy as np
 
 # status codes: 0 = in service; the others are exits, also used as causes in the event log
 ACTIVE = 0
-EXIT_CAUSES = ("retired", "died", "resigned", "left", "dismissed", "expelled")
+#: "early_retired": early retirement offered at a restructuring (Decree 178/2024)
+EXIT_CAUSES = ("retired", "died", "resigned", "left", "dismissed", "expelled", "early_retired")
 STATUS = {"active": ACTIVE, **{name: i + 1 for i, name in enumerate(EXIT_CAUSES)}}
 HISTORY = 3  # years of assessment grades kept
 NO_GRADE = -1

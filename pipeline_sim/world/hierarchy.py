@@ -6,11 +6,12 @@ Grades order every place a cadre can stand: ``grade = 4 * level + rank`` with ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from pipeline_sim.scenario.schema import RANKS, Hierarchy
+from pipeline_sim.world.structure import unit_tree
 
 STAFF_RANK = 3
 
@@ -18,12 +19,6 @@ STAFF_RANK = 3
 def grade_of(level: np.ndarray | int, rank: np.ndarray | int):
     """The grade of a place: smaller is higher."""
     return 4 * np.asarray(level, dtype=np.int16) + np.asarray(rank, dtype=np.int16)
-
-
-def split_evenly(n_children: int, n_parents: int) -> np.ndarray:
-    """Children per parent, as equal as possible, larger shares first."""
-    base, extra = divmod(n_children, n_parents)
-    return np.full(n_parents, base, dtype=np.int64) + (np.arange(n_parents) < extra)
 
 
 @dataclass
@@ -34,6 +29,17 @@ class Units:
     weak: np.ndarray  # bool: weak or stagnant condition
     ancestor: np.ndarray  # int32 [n_units, n_levels]: ancestor at each level (-1 below own level)
     n_levels: int
+    #: permanent number of each unit, as the outputs name it (its row until a restructuring)
+    ident: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: per level: the levels with units above it (its index until a level is abolished); level
+    #: differences that mean steps up the hierarchy are differences of depth
+    depth: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.ident is None:
+            self.ident = np.arange(len(self.level), dtype=np.int64)
+        if self.depth is None:
+            self.depth = np.arange(self.n_levels, dtype=np.int64)
 
     @property
     def n(self) -> int:
@@ -57,6 +63,24 @@ class Posts:
     vacancy_assessed: np.ndarray  # bool: the current vacancy was already assessed for a gap
     vacancy_chain: np.ndarray  # int64 chain id of the current vacancy, -1 none
     term_start: np.ndarray  # int32 first year of the holder's current run in this post
+    #: permanent number of each post, as the outputs name it (its row until a restructuring)
+    ident: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: a post above its kind's quota that fell vacant: never filled, removed at the next
+    #: restructure phase (pipeline_sim.world.restructuring)
+    closed: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: per post, the quota of its kind (unit, sector, rank) where a restructuring left the kind
+    #: above it, else -1; None when no kind is above its quota
+    quota: np.ndarray | None = None
+    #: per post, the surplus of its kind at the restructuring (holders above the quota)
+    surplus_start: np.ndarray | None = None
+    #: per post, the year of the restructuring that set its kind's quota
+    quota_year: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.ident is None:
+            self.ident = np.arange(len(self.unit), dtype=np.int64)
+        if self.closed is None:
+            self.closed = np.zeros(len(self.unit), dtype=bool)
 
     @property
     def n(self) -> int:
@@ -65,20 +89,19 @@ class Posts:
 
 def build_units(h: Hierarchy, rng: np.random.Generator) -> Units:
     """The unit tree of a hierarchy, with `scale` applied below the top level."""
+    tree = unit_tree(list(h.levels), h.units, h.scale)
     n_levels = len(h.levels)
-    counts = [1]
-    for lvl in h.levels[1:]:
-        counts.append(max(counts[-1], round(h.units[lvl] * h.scale)))
-    level_parts, parent_parts = [np.zeros(1, np.int8)], [np.full(1, -1, np.int32)]
-    first = [0]
-    for li in range(1, n_levels):
-        per_parent = split_evenly(counts[li], counts[li - 1])
-        parents = first[li - 1] + np.repeat(np.arange(counts[li - 1]), per_parent)
-        first.append(first[li - 1] + counts[li - 1])
-        level_parts.append(np.full(counts[li], li, np.int8))
-        parent_parts.append(parents.astype(np.int32))
-    level = np.concatenate(level_parts)
-    parent = np.concatenate(parent_parts)
+    level, parent = tree.level, tree.parent.astype(np.int32)
+    weak = rng.random(len(level)) < h.weak_unit_share
+    weak[0] = False
+    return derive_units(level, parent, weak, n_levels)
+
+
+def derive_units(level: np.ndarray, parent: np.ndarray, weak: np.ndarray, n_levels: int, **more) -> Units:
+    """Units with their ancestors and localities (the ancestor at the second level) derived from
+    the tree (units numbered top-down, so every parent comes before its children)."""
+    level = np.asarray(level, dtype=np.int8)
+    parent = np.asarray(parent, dtype=np.int32)
     n = len(level)
     ancestor = np.full((n, n_levels), -1, dtype=np.int32)
     ancestor[np.arange(n), level] = np.arange(n)
@@ -86,15 +109,14 @@ def build_units(h: Hierarchy, rng: np.random.Generator) -> Units:
         rows = np.flatnonzero(level == li)
         ancestor[rows, :li] = ancestor[parent[rows], :li]
     locality = ancestor[:, 1].copy() if n_levels > 1 else np.full(n, -1, np.int32)
-    weak = rng.random(n) < h.weak_unit_share
-    weak[0] = False
     return Units(
         level=level,
         parent=parent,
         locality=locality,
-        weak=weak,
+        weak=np.asarray(weak, dtype=bool),
         ancestor=ancestor,
         n_levels=n_levels,
+        **more,
     )
 
 

@@ -79,6 +79,10 @@ def vacate(model: PipelineModel, rows: np.ndarray, chain_ids: np.ndarray | None 
     c.pending_removal[rows] = False  # out of the post: nothing left to remove them from
     c.detected[rows] = False
     c.place[rows] = model.place_key(c.unit[rows].astype(np.int64), c.sector[rows], STAFF_RANK)
+    if p.quota is not None:  # a restructuring left some post kinds above their quota
+        from pipeline_sim.world.restructuring import close_vacancies_above_quota
+
+        close_vacancies_above_quota(model, posts)
     return posts
 
 
@@ -767,7 +771,7 @@ def fill_vacancies(
     rng = model.stream("filling")
     outside = app.outside_share > 0 or any(v > 0 for v in app.outside_share_by_level.values())
     for g in np.unique(p.grade):
-        vac = np.flatnonzero((p.holder < 0) & (p.grade == g))
+        vac = np.flatnonzero((p.holder < 0) & (p.grade == g) & ~p.closed)
         if len(vac) == 0:
             continue
         prio = rng.random(len(vac))

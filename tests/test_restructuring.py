@@ -1,0 +1,343 @@
+"""Restructuring in the middle of a run: invariants through the event on random hierarchies and
+mergers, common random numbers, the surplus policies and the outputs."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from test_invariants import assert_invariants
+
+from pipeline_sim import PipelineModel, load_scenario
+from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES
+from pipeline_sim.world.restructuring import kind_of_posts
+from pipeline_sim.world.structure import restructuring_events, tree_steps, unit_tree
+
+FEW = settings(
+    max_examples=int(__import__("os").environ.get("RESTR_EXAMPLES", 30)),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+SECTORS = ["party", "state", "front"]
+
+
+# ---------------------------------------------------------------------------------------------
+# random hierarchies and random restructurings
+
+
+@st.composite
+def hierarchies(draw) -> dict:
+    """3-4 levels, 1-4 children per unit, 1-3 sectors, 0-3 posts per rank, a head in every unit."""
+    n_levels = draw(st.integers(3, 4))
+    levels = [f"level{i}" for i in range(n_levels)]
+    sectors = SECTORS[: draw(st.integers(1, 3))]
+    units = {levels[0]: 1}
+    n = 1
+    for lvl in levels[1:]:
+        n = draw(st.integers(max(n, 2), 4 * n))
+        units[lvl] = n
+    posts = {}
+    for lvl in levels:
+        with_head = draw(st.sampled_from(sectors))
+        posts[lvl] = {
+            sec: {
+                "head": draw(st.integers(1 if sec == with_head else 0, 2)),
+                "deputy": draw(st.integers(0, 3)),
+                "member": draw(st.integers(0, 3)),
+            }
+            for sec in sectors
+        }
+    staff = {lvl: draw(st.integers(0, 6)) for lvl in levels}
+    staff[levels[-1]] = draw(st.integers(1, 6))
+    return {
+        "name": "random",
+        "simulation": {"years": 5},
+        "hierarchy": {
+            "preset": "custom",
+            "levels": levels,
+            "sectors": sectors,
+            "units": units,
+            "staff": staff,
+            "posts": posts,
+        },
+        "demography": {"p_leave_leader": 0.05, "p_leave_staff": 0.05},
+    }
+
+
+def _random_groups(draw, tree, level: int, cross: bool) -> list[list[int]]:
+    """A random grouping of the units of `level` (numbers from 1), within parents unless `cross`."""
+    members = tree.units_of(level)
+    parent = tree.parent[members]
+    blocks = [np.arange(len(members))] if cross else [np.flatnonzero(parent == q) for q in np.unique(parent)]
+    groups = []
+    for block in blocks:
+        order = draw(st.permutations(list(block)))
+        cuts = sorted(draw(st.sets(st.integers(1, max(1, len(order) - 1)), max_size=len(order))))
+        cuts = [c for c in cuts if 0 < c < len(order)]
+        for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True):
+            groups.append([int(u) + 1 for u in order[a:b]])
+    return groups
+
+
+@st.composite
+def restructurings(draw, scenario: dict, folder: Path) -> dict:
+    """One event in the second or third year: mergers (by a file or the rule), perhaps a level
+    abolished, perhaps new posts per unit; and random surplus policies."""
+    h = scenario["hierarchy"]
+    levels = h["levels"]
+    year = 2021 + draw(st.integers(1, 2))
+    month = draw(st.integers(1, 12))
+    steps: list[dict] = []
+    for lvl in range(1, len(levels)):
+        if draw(st.booleans()):
+            steps.append({"action": "merge", "level": levels[lvl]})
+    if len(levels) == 4 and draw(st.booleans()):
+        at = draw(st.integers(0, len(steps)))
+        # a level abolished cannot merge later
+        steps = [
+            *steps[:at],
+            {"action": "abolish", "level": levels[2]},
+            *(s for s in steps[at:] if s["level"] != levels[2]),
+        ]
+    if draw(st.booleans()) or not steps:
+        lvl = draw(
+            st.sampled_from(
+                [
+                    x
+                    for x in levels
+                    if not any(s.get("level") == x and s["action"] == "abolish" for s in steps)
+                ]
+            )
+        )
+        steps.append(
+            {
+                "action": "posts",
+                "posts": {
+                    lvl: {
+                        sec: {r: draw(st.integers(0, 3)) for r in ("head", "deputy", "member")}
+                        for sec in h["sectors"]
+                    }
+                },
+                "staff": {lvl: draw(st.integers(0, 8))},
+            }
+        )
+        steps[-1]["posts"][lvl][h["sectors"][0]]["head"] = 1
+    # grouping files or targets, against the structure at each step
+    scen = load_scenario(scenario)
+    tree = unit_tree(levels, scen.hierarchy.units, 1.0)
+    for k, step in enumerate(steps):
+        step.update(year=year, month=month)
+        li = levels.index(step.get("level", levels[0]))
+        if step["action"] == "merge":
+            n = int((tree.level == li).sum())
+            parents = len(np.unique(tree.parent[tree.level == li]))
+            if draw(st.booleans()):
+                cross = draw(st.booleans())
+                groups = _random_groups(draw, tree, li, cross)
+                path = folder / f"groups{k}.toml"
+                path.write_text(f"groups = {groups}\n", encoding="utf-8")
+                step.update(groups=str(path), cross_parents=cross)
+            else:
+                step["target"] = draw(st.integers(parents, n))
+        probe = load_scenario(scenario, overrides={"restructuring": [dict(s) for s in steps[: k + 1]]})
+        for _i, result in tree_steps(tree, levels, [(k, probe.restructuring[k])], 1.0):
+            if result is not None:
+                tree = result.tree
+    surplus = {
+        "years": draw(st.integers(0, 3)),
+        "yearly_reduction": draw(st.sampled_from([0.0, 0.3, 0.5, 1.0])),
+        "ranks": draw(st.sampled_from([["deputy", "member"], ["deputy"], ["member"], []])),
+        "freeze_appointments": draw(st.booleans()),
+        "early_retirement": draw(st.booleans()),
+        "early_retirement_years": draw(st.sampled_from([2.0, 5.0, 10.0])),
+        "early_retirement_take_up": draw(st.sampled_from([0.0, 0.5, 1.0])),
+    }
+    return {**scenario, "restructuring": steps, "surplus": surplus}
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _places(model: PipelineModel) -> dict[int, tuple[int, int]]:
+    """(post ident or -1, unit ident) of every cadre in service, by uid."""
+    c, p, u = model.cadres, model.posts, model.units
+    rows = np.flatnonzero(c.status == ACTIVE)
+    post = np.where(c.post[rows] >= 0, p.ident[np.maximum(c.post[rows], 0)], -1)
+    return dict(
+        zip(
+            c.uid[rows].tolist(), zip(post.tolist(), u.ident[c.unit[rows]].tolist(), strict=True), strict=True
+        )
+    )
+
+
+def _assert_quota_rows(model: PipelineModel) -> None:
+    """Every kind has max(quota, holders) open posts after the restructure phase."""
+    p = model.posts
+    state = model.restructuring
+    kind = kind_of_posts(model)
+    n_sec = len(model.sectors)
+    unit, sector, rank = kind // (3 * n_sec), (kind // 3) % n_sec, kind % 3
+    quota = state.quota[model.units.level[unit], sector, rank]
+    first = np.r_[True, kind[1:] != kind[:-1]]
+    kid = np.cumsum(first) - 1
+    rows_k = np.bincount(kid)
+    held_k = np.bincount(kid[p.holder >= 0], minlength=len(rows_k))
+    assert (rows_k >= quota[first]).all(), "a kind has fewer posts than its quota"
+    assert (rows_k <= np.maximum(quota[first], held_k) + (p.quota is not None) * 10**6).all()
+    assert not p.closed.any(), "closed posts are removed at the restructure phase"
+
+
+def step_checked(model: PipelineModel) -> None:
+    """One year, phase by phase, checking the restructure phase closely."""
+    for phase in model.plan:
+        model.phase = phase.NAME
+        if phase.NAME != "restructure":
+            phase.run(model)
+            continue
+        before = _places(model)
+        n_blocks = len(model.events.blocks)
+        exits_before = sum(model.tally.sums[f"exits_{c}"].sum() for c in EXIT_CAUSES)
+        due = bool(model.restructuring.due(model.year))
+        phase.run(model)
+        after = _places(model)
+        exits = sum(model.tally.sums[f"exits_{c}"].sum() for c in EXIT_CAUSES) - exits_before
+        # head counts add up across the event: before - exits = after; nobody appears
+        assert len(after) == len(before) - exits, f"{model.year}: head count across the restructure phase"
+        assert set(after) <= set(before), f"{model.year}: a cadre appeared in the restructure phase"
+        # every move is in the event log
+        blocks = model.events.blocks[n_blocks:]
+        logged = set(np.concatenate([b["cadre"] for b in blocks]).tolist()) if blocks else set()
+        moved = {uid for uid, place in after.items() if before[uid] != place}
+        gone = set(before) - set(after)
+        assert moved <= logged, f"{model.year}: {len(moved - logged)} moves not in the event log"
+        assert gone <= logged, f"{model.year}: exits not in the event log"
+        assert_invariants(model)
+        # pools refer only to existing key posts
+        assert model.pools.shape[0] == len(model.posts.key_posts)
+        assert (model.posts.key[model.posts.key_posts]).all()
+        if due:
+            _assert_quota_rows(model)
+    model.phase = None
+
+
+@FEW
+@given(data=st.data(), seed=st.integers(0, 2**31 - 1))
+def test_records_stay_consistent_through_random_restructurings(data, seed):
+    with tempfile.TemporaryDirectory() as folder:
+        scenario = data.draw(hierarchies())
+        scenario = data.draw(restructurings(scenario, Path(folder)))
+        model = PipelineModel(scenario, seed=seed)
+        assert_invariants(model)
+        event_year = scenario["restructuring"][0]["year"]
+        while model.running:
+            step_checked(model)
+            if model.year == event_year:
+                _assert_structure(model, load_scenario(scenario))
+        totals = (
+            model.metrics_frame()
+            .query("level == 'all' and sector == 'all'")
+            .groupby("metric", observed=True)["value"]
+            .sum()
+        )
+        for name in (
+            "surplus_holders",
+            "surplus_reduced",
+            "exits_early_retired",
+            *(f"restructure_{x}" for x in ("demoted", "transferred", "moved", "stepped_down")),
+        ):
+            event(f"{name} > 0: {totals.get(name, 0) > 0}")
+        # the outputs name every post and unit the log and the roster mention
+        posts, units = model.posts_frame(), model.units_frame()
+        events = model.events_frame()
+        assert set(events["post"][events["post"] >= 0]) <= set(posts["post"])
+        assert set(events["from_post"][events["from_post"] >= 0]) <= set(posts["post"])
+        assert set(events["unit"]) <= set(units["unit"])
+        assert set(model.holders_frame()["post"]) <= set(posts["post"])
+        assert posts["post"].is_unique and units["unit"].is_unique
+
+
+def _assert_structure(model: PipelineModel, scen) -> None:
+    """Units per level after the event are those of the tree steps."""
+    h = scen.hierarchy
+    tree = unit_tree(list(h.levels), h.units, h.scale)
+    for _y, _m, steps in restructuring_events(scen.restructuring):
+        for _i, result in tree_steps(tree, list(h.levels), steps, h.scale):
+            if result is not None:
+                tree = result.tree
+    np.testing.assert_array_equal(
+        np.bincount(model.units.level, minlength=len(h.levels)),
+        np.bincount(tree.level, minlength=len(h.levels)),
+    )
+    np.testing.assert_array_equal(model.units.parent, tree.parent)
+
+
+# ---------------------------------------------------------------------------------------------
+# common random numbers
+
+
+def _transition(scale: float = 0.02, **sections) -> dict:
+    base = {
+        "name": "transition",
+        "extends": None,
+    }
+    del base["extends"]
+    steps = [
+        {"year": 2023, "month": 7, "action": "merge", "level": "provincial", "target": 34},
+        {"year": 2023, "month": 7, "action": "merge", "level": "commune", "target": 3321},
+        {"year": 2023, "month": 7, "action": "abolish", "level": "district"},
+        {"year": 2023, "month": 7, "action": "posts", "preset": "reform2025"},
+    ]
+    scenario = {
+        "name": "transition",
+        "simulation": {"years": 8},
+        "hierarchy": {"preset": "historic", "scale": scale},
+        "restructuring": steps,
+    }
+    for key, value in sections.items():
+        scenario[key] = value
+    return scenario
+
+
+def test_an_event_after_the_last_year_changes_nothing():
+    with_event = _transition()
+    for step in with_event["restructuring"]:
+        step["year"] = 2028
+    without = copy.deepcopy(with_event)
+    del without["restructuring"]
+    a = PipelineModel(with_event, seed=3, years=5).run()
+    b = PipelineModel(without, seed=3, years=5).run()
+    pd.testing.assert_frame_equal(a.metrics_frame(), b.metrics_frame())
+    pd.testing.assert_frame_equal(a.events_frame(), b.events_frame())
+    pd.testing.assert_frame_equal(a.holders_frame(), b.holders_frame())
+    pd.testing.assert_frame_equal(a.posts_frame(), b.posts_frame())
+    pd.testing.assert_frame_equal(a.bodies_frame(), b.bodies_frame())
+
+
+def test_the_years_before_the_event_are_those_of_the_run_without_it():
+    a = PipelineModel(_transition(), seed=5, years=4).run()
+    no_event = _transition()
+    del no_event["restructuring"]
+    b = PipelineModel(no_event, seed=5, years=4).run()
+    ma, mb = a.metrics_frame(), b.metrics_frame()
+    pd.testing.assert_frame_equal(
+        ma[ma["year"] < 2023].reset_index(drop=True), mb[mb["year"] < 2023].reset_index(drop=True)
+    )
+    assert (
+        not ma[ma["year"] == 2023]["value"]
+        .reset_index(drop=True)
+        .equals(mb[mb["year"] == 2023]["value"].reset_index(drop=True))
+    )
+
+
+def test_the_same_seed_gives_the_same_restructured_run():
+    a = PipelineModel(_transition(), seed=8, years=5).run()
+    b = PipelineModel(_transition(), seed=8, years=5).run()
+    pd.testing.assert_frame_equal(a.metrics_frame(), b.metrics_frame())
+    pd.testing.assert_frame_equal(a.events_frame(), b.events_frame())

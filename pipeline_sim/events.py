@@ -178,23 +178,29 @@ class EventLog:
             return
         c = model.cadres
         left = np.asarray(left, dtype=np.int16)
-        age = np.clip(np.floor(year + 0.5 - c.birth[rows]), -1, 127)
+        age = np.floor(year + 0.5 - c.birth[rows])
+        np.clip(age, -1, 127, out=age)
+        place = np.where(left >= 0, left, -4)  # none: -1 // 4 and -1 % 4 below
+
+        def col(values, dtype):
+            return np.asarray(values).astype(dtype, copy=False)
+
         self.blocks.append(
             {
                 "year": np.full(n, year, dtype=np.int32),
                 "kind": self._codes(kind, n, "kind"),
                 "cause": self._codes(cause, n, "cause"),
-                "cadre": c.uid[rows].astype(np.int64),
-                "post": np.asarray(post).astype(np.int32),
-                "unit": np.asarray(unit).astype(np.int32),
-                "level": np.asarray(level).astype(np.int8),
-                "sector": np.asarray(sector).astype(np.int8),
-                "from_post": np.asarray(from_post).astype(np.int32),
-                "chain": np.asarray(chain).astype(np.int64),
+                "cadre": col(c.uid[rows], np.int64),
+                "post": col(post, np.int32),
+                "unit": col(unit, np.int32),
+                "level": col(level, np.int8),
+                "sector": col(sector, np.int8),
+                "from_post": col(from_post, np.int32),
+                "chain": col(chain, np.int64),
                 "age": age.astype(np.int8),
-                "female": c.female[rows].copy(),
-                "from_level": np.where(left >= 0, left // 4, -1).astype(np.int8),
-                "from_rank": np.where(left >= 0, left % 4, -1).astype(np.int8),
+                "female": c.female[rows],
+                "from_level": (place // 4).astype(np.int8),
+                "from_rank": np.where(left >= 0, place % 4, -1).astype(np.int8),
                 "at_congress": np.full(n, getattr(model, "phase", None) == "congress"),
             }
         )

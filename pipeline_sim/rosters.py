@@ -155,15 +155,24 @@ def roster_posts(model: PipelineModel) -> np.ndarray:
     return np.flatnonzero(p.key | (p.level < out.roster_all_posts_levels))
 
 
-def post_bodies(model: PipelineModel) -> pd.Categorical:
-    """The bodies each post belongs to, as 'central_committee|politburo' ('' for none)."""
+def post_body_codes(model: PipelineModel) -> tuple[np.ndarray, list[str]]:
+    """For every post a code of the bodies it belongs to, and the label of each code (see
+    `post_bodies`)."""
     b = model.bodies
     code = np.zeros(model.posts.n, np.int64)
     for i in range(len(b.names)):
         code |= b.member[i].astype(np.int64) << i
-    uniq, inv = np.unique(code, return_inverse=True)
-    labels = ["|".join(n for i, n in enumerate(b.names) if (u >> i) & 1) for u in uniq]
-    return pd.Categorical.from_codes(inv, categories=labels)
+    present = np.flatnonzero(np.bincount(code, minlength=1))  # the codes are small: one bit a body
+    lookup = np.zeros(int(present.max(initial=0)) + 1, np.int64)
+    lookup[present] = np.arange(len(present))
+    labels = ["|".join(n for i, n in enumerate(b.names) if (int(u) >> i) & 1) for u in present]
+    return lookup[code], labels
+
+
+def post_bodies(model: PipelineModel) -> pd.Categorical:
+    """The bodies each post belongs to, as 'central_committee|politburo' ('' for none)."""
+    codes, labels = post_body_codes(model)
+    return pd.Categorical.from_codes(codes, categories=labels)
 
 
 def unit_names(model: PipelineModel) -> np.ndarray:

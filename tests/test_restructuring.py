@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_invariants import assert_invariants
@@ -283,11 +284,7 @@ def _assert_structure(model: PipelineModel, scen) -> None:
 
 
 def _transition(scale: float = 0.02, **sections) -> dict:
-    base = {
-        "name": "transition",
-        "extends": None,
-    }
-    del base["extends"]
+    """The 2025 reform by the rule (no grouping file), two years into the run."""
     steps = [
         {"year": 2023, "month": 7, "action": "merge", "level": "provincial", "target": 34},
         {"year": 2023, "month": 7, "action": "merge", "level": "commune", "target": 3321},
@@ -341,3 +338,152 @@ def test_the_same_seed_gives_the_same_restructured_run():
     b = PipelineModel(_transition(), seed=8, years=5).run()
     pd.testing.assert_frame_equal(a.metrics_frame(), b.metrics_frame())
     pd.testing.assert_frame_equal(a.events_frame(), b.events_frame())
+
+
+# ---------------------------------------------------------------------------------------------
+# the 2025 reform and its surplus policies
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSITION = ROOT / "scenarios" / "transition2025.toml"
+
+
+def _structure_after(scen) -> np.ndarray:
+    h = scen.hierarchy
+    tree = unit_tree(list(h.levels), h.units, h.scale)
+    sizes = []
+    for _y, _m, steps in restructuring_events(scen.restructuring):
+        for i, result in tree_steps(tree, list(h.levels), steps, h.scale):
+            if result is not None:
+                if scen.restructuring[i].level == "provincial":
+                    members = np.bincount(result.to_new[tree.level == 1])
+                    sizes = np.bincount(members[members > 0])
+                tree = result.tree
+    return np.bincount(tree.level, minlength=len(h.levels)), sizes
+
+
+def test_the_transition_gives_the_2025_counts_at_national_scale():
+    counts, sizes = _structure_after(load_scenario(TRANSITION))
+    assert counts.tolist() == [1, 34, 0, 3321]  # 34 provinces, no districts, 3,321 communes (rules.md §7b)
+    assert sizes.tolist() == [0, 11, 17, 6]  # provinces from one, two and three (Res. 202/2025)
+    counts, _ = _structure_after(load_scenario(TRANSITION, overrides={"hierarchy.scale": 0.1}))
+    assert counts.tolist() == [1, 3, 0, 332]  # the rule at a tenth: the targets scaled
+
+
+def _yearly(model: PipelineModel, *names: str) -> pd.DataFrame:
+    m = model.metrics_frame()
+    m = m[(m["level"] == "all") & (m["sector"] == "all") & m["metric"].isin(names)]
+    return m.pivot_table(index="year", columns="metric", values="value", observed=True)
+
+
+@pytest.fixture(scope="module")
+def transition_runs():
+    """The transition at a fiftieth of the nation (event in 2023) under its surplus policies."""
+    runs = {}
+    for name, surplus in {
+        "default": {},
+        "fast": {"yearly_reduction": 0.5},
+        "none": {"years": 0},
+        "no_early": {"early_retirement": False},
+        "no_freeze": {"freeze_appointments": False},
+    }.items():
+        runs[name] = PipelineModel(_transition(surplus=surplus), seed=2, years=8).run()
+    return runs
+
+
+def test_the_surplus_comes_down_to_the_quota_at_its_pace(transition_runs):
+    surplus = _yearly(transition_runs["default"], "surplus_holders")["surplus_holders"]
+    assert surplus[2022] == 0 and surplus[2023] > 0
+    assert (np.diff(surplus.loc[2023:].to_numpy()) <= 0).all()
+    assert surplus[2028] == 0 and surplus[2027] > 0  # five years (Concl. 150)
+    fast = _yearly(transition_runs["fast"], "surplus_holders")["surplus_holders"]
+    assert fast[2025] == 0 and fast[2024] > 0  # half a year: gone in two
+    assert _yearly(transition_runs["none"], "surplus_holders")["surplus_holders"].sum() == 0
+
+
+def test_with_the_freeze_no_vacancy_above_a_quota_stays_open(transition_runs):
+    yearly = _yearly(transition_runs["default"], "surplus_holders", "posts_above_quota")
+    assert (yearly["posts_above_quota"] == yearly["surplus_holders"]).all()
+    without = _yearly(transition_runs["no_freeze"], "surplus_holders")["surplus_holders"]
+    default = _yearly(transition_runs["default"], "surplus_holders")["surplus_holders"]
+    assert without.loc[2024:2027].sum() > default.loc[2024:2027].sum()  # vacancies refilled
+
+
+def test_early_retirement_only_where_the_policy_offers_it(transition_runs):
+    er = _yearly(transition_runs["default"], "exits_early_retired")["exits_early_retired"]
+    assert er[2022] == 0 and er[2023] > 0
+    assert _yearly(transition_runs["no_early"], "exits_early_retired")["exits_early_retired"].sum() == 0
+
+
+def test_a_merged_unit_has_one_head_per_sector_and_keeps_the_others(transition_runs):
+    model = transition_runs["default"]
+    p = model.posts
+    heads = p.rank == 0
+    per_unit = np.bincount(p.unit[heads] * len(model.sectors) + p.sector[heads])
+    assert per_unit.max() == 1
+    flows = _yearly(model, "restructure_demoted", "restructure_merged", "restructure_transferred")
+    assert (flows.loc[2023] > 0).all() and (flows.drop(index=2023) == 0).all().all()
+
+
+def _run_to_phase(model: PipelineModel, name: str) -> None:
+    for phase in model.plan:
+        if name == phase.NAME:
+            return
+        model.phase = phase.NAME
+        phase.run(model)
+
+
+def test_early_retirement_is_offered_within_its_years_of_retirement():
+    model = PipelineModel(_transition(), seed=4, years=3)  # the event is in the third year
+    model.step()
+    model.step()
+    _run_to_phase(model, "restructure")
+    c = model.cadres
+    date = 2023 + 6 / 12
+    offered = set(c.uid[(c.status == ACTIVE) & (c.t_retire - date <= 5.0) & (c.level >= 1)].tolist())
+    n_blocks = len(model.events.blocks)
+    next(ph for ph in model.plan if ph.NAME == "restructure").run(model)
+    events = pd.concat([pd.DataFrame(b) for b in model.events.blocks[n_blocks:]])
+    cause = {v: k for k, v in model.events.vocab.items()}
+    retired = events[events["cause"].map(cause) == "early_retired"]["cadre"]
+    assert len(retired) > 0 and set(retired) <= offered
+    share = len(retired) / len(offered)
+    assert 0.15 < share < 0.45  # take-up 0.29 among those offered (all units merge here)
+
+
+@pytest.mark.parametrize("up", [0.0, 1.0])
+def test_staff_of_an_abolished_level_go_up_or_down_by_their_share(up):
+    scenario = _transition()
+    scenario["restructuring"][2]["staff_up_share"] = up
+    model = PipelineModel(scenario, seed=6, years=3).run()
+    ev = model.events_frame()
+    moved = ev[(ev["kind"] == "restructure") & (ev["cause"] == "transferred")]
+    staff = moved[moved["from_rank"] == "staff"]
+    holders = moved[moved["from_rank"] != "staff"]
+    assert len(staff) > 0 and (staff["from_level"] == "district").all()
+    assert set(staff["level"]) == ({"provincial"} if up == 1.0 else {"commune"})
+    assert (holders["level"] == "commune").all() and (holders["from_level"] == "district").all()
+
+
+def test_every_post_and_unit_ever_is_in_the_outputs(transition_runs):
+    model = transition_runs["default"]
+    posts, units = model.posts_frame(), model.units_frame()
+    gone = units[units["last_year"] < model.year]
+    # at a fiftieth the one province stays one: districts and communes go
+    assert set(gone["level"]) == {"district", "commune"} and (gone["last_year"] == 2023).all()
+    new = units[units["first_year"] == 2023]
+    assert len(new) > 0 and (new["unit"] >= gone["unit"].max() - len(gone)).all()
+    assert (posts["first_year"] <= posts["last_year"]).all()
+    assert posts.loc[posts["last_year"] < model.year, "name"].str.contains("District").any()
+    roster = model.holders_frame()
+    assert set(roster["post"]) <= set(posts["post"])
+    assert set(roster.loc[roster["year"] == 2022, "unit"]) <= set(units["unit"])
+
+
+@pytest.mark.slow
+def test_the_national_transition_matches_the_record():
+    """34 provinces, no districts, 3,321 communes after 1 July 2025; early retirements of the order
+    of the model's share of Decree 178's 43,207 (about 19,000)."""
+    model = PipelineModel(TRANSITION, seed=1, years=5).run()
+    assert np.bincount(model.units.level, minlength=4).tolist() == [1, 34, 0, 3321]
+    er = _yearly(model, "exits_early_retired")["exits_early_retired"]
+    assert 15_000 < er[2025] < 25_000

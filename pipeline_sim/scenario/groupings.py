@@ -67,7 +67,7 @@ def read_rows(path: Path) -> list[tuple[str, int, str]]:
             for u in members:
                 if not isinstance(u, int) or isinstance(u, bool):
                     raise GroupingError(f"{path}: groups[{gi}]: {u!r} is not a unit number")
-                rows.append((f"groups[{gi}]", u, str(gi)))
+                rows.append((f"groups[{gi}]", u, f"groups[{gi}]"))
         return rows
     if path.suffix.lower() != ".csv":
         raise GroupingError(f"{path}: a grouping file is a .csv or a .toml file")
@@ -139,8 +139,9 @@ def groups_for_level(path: Path, n_units: int, parent: np.ndarray | None) -> np.
             a = units[0]
             b = units[np.flatnonzero(par[units] != par[a])[0]]
             label = next(lab for lab, i in labels.items() if rank[i] == g)
+            shown = label if label.startswith("groups[") else f"group {label!r}"
             raise GroupingError(
-                f"{path}: group {label!r} puts units {a + 1} and {b + 1} of different parents together "
+                f"{path}: {shown} puts units {a + 1} and {b + 1} of different parents together "
                 "(set cross_parents = true to allow it)"
             )
     return group

@@ -437,7 +437,11 @@ def _check_restructuring(
     from pipeline_sim.world.structure import restructuring_events, tree_steps, unit_tree
 
     file = origin.get("restructuring", label)
-    if file not in (label, overrides_label, "<scenario dict>"):
+    if file in (overrides_label, "<scenario dict>") or label == "<scenario dict>":
+        pass
+    elif Path(file).resolve() == Path(label).resolve():
+        file = label
+    else:
         file = f"{_display(file)} (extended by {label})"
     h = scenario.hierarchy
     tree = unit_tree(list(h.levels), h.units, 1.0)

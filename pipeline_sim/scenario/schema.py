@@ -1035,8 +1035,9 @@ class RestructuringStep(Section):
     bodies: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")], Body] = Field(
         default_factory=dict,
         max_length=64,
-        description="posts: bodies from the event on, as the scenario's bodies (over the preset's); "
-        "without either, the bodies keep their selectors, applied to the new structure.",
+        description="posts: bodies from the event on: those of `preset`, and those named here (each a "
+        "full definition, as in the scenario's bodies, replacing the body of that name); bodies named "
+        "in neither keep their definitions, applied to the new structure.",
         json_schema_extra={"default_text": "{}"},
     )
     rules: dict[str, str | int | float | bool | list[str | int | float | bool]] = Field(
@@ -1190,7 +1191,7 @@ FIXED_SECTIONS = ("name", "description", "simulation", "hierarchy", "initial")
 def check_restructuring_steps(scen: Scenario) -> None:
     """The restructuring steps fit the run and the hierarchy, in their order (ValueError naming
     the key otherwise). Grouping files and `rules` values are checked by the loader."""
-    from pipeline_sim.scenario.presets import preset_table
+    from pipeline_sim.scenario.presets import default_bodies, preset_table
     from pipeline_sim.world.bodies import selector_problem
 
     h, sim = scen.hierarchy, scen.simulation
@@ -1267,6 +1268,15 @@ def check_restructuring_steps(scen: Scenario) -> None:
                     raise ValueError(
                         f"{key}.preset: {step.preset!r} has sectors {table['sectors']}, the run has {sectors}"
                     )
+                for name, body in default_bodies(step.preset).items():
+                    if name in step.bodies:
+                        continue  # replaced by the step's own, checked below
+                    for item in body["posts"]:
+                        if selector_problem(item, levels, sectors):
+                            raise ValueError(
+                                f"{key}.preset: the bodies of {step.preset!r} name posts the run does not "
+                                f"have ({name}: {item!r}); give bodies.{name} in the step"
+                            )
             for table_name in ("posts", "staff"):
                 for lvl in getattr(step, table_name):
                     if lvl not in levels:

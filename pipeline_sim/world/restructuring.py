@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline_sim.kernels import expand_ranges, group_rank
+from pipeline_sim.kernels import expand_ranges, group_rank, order_within_groups
 from pipeline_sim.scenario.presets import default_bodies, preset_table
-from pipeline_sim.scenario.schema import RANKS, RankCounts
+from pipeline_sim.scenario.schema import RANKS, Body, RankCounts
 from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.hierarchy import STAFF_RANK, Posts, derive_units, grade_of, staff_targets
 from pipeline_sim.world.operations import (
@@ -208,12 +208,12 @@ def _retire_rows(model: PipelineModel, posts_gone: np.ndarray, units_gone: np.nd
 
 def _post_columns(model: PipelineModel, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The output columns of posts `rows` but their names (posts.parquet)."""
-    from pipeline_sim.rosters import post_bodies
+    from pipeline_sim.rosters import post_body_codes
 
     p, u = model.posts, model.units
     unit = p.unit[rows]
     parent = u.parent[unit]
-    bodies = post_bodies(model)
+    codes, labels = post_body_codes(model)
     loc = p.locality[rows]
     return {
         "post": p.ident[rows].astype(np.int32),
@@ -224,7 +224,7 @@ def _post_columns(model: PipelineModel, rows: np.ndarray) -> dict[str, np.ndarra
         "sector": p.sector[rows].astype(np.int8),
         "rank": p.rank[rows].astype(np.int8),
         "key": p.key[rows],
-        "bodies": np.asarray(bodies.categories, dtype=object)[bodies.codes[rows]],
+        "bodies": np.array(labels, dtype=object)[codes[rows]],
         "first_year": model.restructuring.post_first_year[p.ident[rows]],
     }
 
@@ -371,11 +371,10 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
 
     # 2. early retirement in the units the event merges or abolishes
     sp = scen.surplus
-    draw = rng.random(c.n)
     if sp.early_retirement and sp.early_retirement_take_up > 0:
         act = np.flatnonzero(c.status == ACTIVE)
         offer = act[affected[c.unit[act]] & (c.t_retire[act] - date <= sp.early_retirement_years)]
-        exit_service(model, offer[draw[offer] < sp.early_retirement_take_up], "early_retired")
+        exit_service(model, offer[rng.random(len(offer)) < sp.early_retirement_take_up], "early_retired")
 
     # 3. every cadre in service follows their unit
     rows = np.flatnonzero(c.status == ACTIVE)
@@ -494,7 +493,7 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     free = np.flatnonzero(~taken)
     free_nth = _rank_in_runs(post_kind[free])
     others = np.flatnonzero(~stepped & ~stay)
-    o_order = others[np.lexsort((-h_score[others], h_kind[others]))]
+    o_order = others[order_within_groups(h_kind[others], h_score[others])]
     o_nth = _rank_in_runs(h_kind[o_order])
     width = int(n_rows.max(initial=0)) + 1
     where = np.searchsorted(post_kind[free] * width + free_nth, h_kind[o_order] * width + o_nth)
@@ -589,13 +588,14 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
         drop_from_pools(model, mask, "restructure")
 
     # 10. indexes, bodies, rules; then the new key posts' pools
-    if bodies_spec or rules:
+    if bodies_spec:  # each replaces the body of that name; the others stay
+        bodies = dict(model.scenario.bodies)
+        bodies.update({name: Body.model_validate(given) for name, given in bodies_spec.items()})
+        model.scenario = model.scenario.model_copy(update={"bodies": bodies})
+    if rules:
         from pipeline_sim.live import change_rules
 
-        changes = dict(rules)
-        if bodies_spec:
-            changes["bodies"] = bodies_spec
-        change_rules(model, changes)
+        change_rules(model, rules)
     rebuild_indexes(model)
     _rebuild_bodies(model)
     new_keys = np.flatnonzero(~np.isin(model.posts.ident[model.posts.key_posts], p.ident[kp[carried_key]]))
@@ -616,15 +616,15 @@ def _apply_posts_step(state: Restructuring, step, bodies: dict, rules: dict) -> 
             if lvl in state.levels:
                 state.staff[lvl] = int(n)
         for name, body in default_bodies(step.preset).items():
-            bodies[name] = body
+            bodies[name] = Body.model_validate(body).model_dump(mode="json")  # every field: replaces
     for lvl, by_sector in step.posts.items():
         li = state.levels.index(lvl)
         for sec, rc in by_sector.items():
             state.quota[li, state.sectors.index(sec)] = [rc.head, rc.deputy, rc.member]
     for lvl, n in step.staff.items():
         state.staff[lvl] = int(n)
-    for name, body in step.bodies.items():
-        bodies[name] = {**bodies.get(name, {}), **body.model_dump(mode="json", exclude_unset=True)}
+    for name, body in step.bodies.items():  # a full definition: replaces the preset's
+        bodies[name] = body.model_dump(mode="json")
     rules.update(step.rules)
 
 
@@ -657,7 +657,10 @@ def _route_from_abolished(
     down = np.flatnonzero(~up)
     if len(down):
         # holders by rank then sector, best first, then staff: each child in turn
-        order = down[np.lexsort((-score[down], sector[down], rank[down], ~is_holder[down], units[down]))]
+        h = down[is_holder[down]]
+        h = h[np.lexsort((-score[h], sector[h], rank[h]))]
+        both = np.concatenate([h, down[~is_holder[down]]])
+        order = both[np.argsort(units[both], kind="stable")]
         nth = _rank_in_runs(units[order])
         a = units[order]
         dest[order] = res.to_new[kid[kid_start[a] + nth % n_kids[a]]]
@@ -690,6 +693,7 @@ def _move_cadres(model: PipelineModel, rows, h_idx, cur, seat, stepped, same_run
     c, p, u = model.cadres, model.posts, model.units
     year = model.year
     unit = cur
+    old_level = c.level[rows].copy()
     c.unit[rows] = unit
     c.level[rows] = u.level[unit]
     c.locality[rows] = u.locality[unit]
@@ -699,8 +703,7 @@ def _move_cadres(model: PipelineModel, rows, h_idx, cur, seat, stepped, same_run
     held = post >= 0
     grade = np.where(held, p.grade[np.maximum(post, 0)], grade_of(u.level[unit], STAFF_RANK))
     c.grade[rows] = grade
-    rank = grade % 4
-    c.place[rows] = model.place_key(unit.astype(np.int64), c.sector[rows], rank)
+    c.place[rows] = model.place_key(unit.astype(np.int64), c.sector[rows], grade % 4)
     # a holder who lost the post is in the staff pool, with nothing left to remove them from
     out = rows[h_idx[stepped]]
     c.pending_removal[out] = False
@@ -709,10 +712,11 @@ def _move_cadres(model: PipelineModel, rows, h_idx, cur, seat, stepped, same_run
     new_post = rows[h_idx[~stepped & ~same_run]]
     c.post_start[new_post] = year
     c.post_skill[new_post] *= np.float32(model.scenario.work.post_skill_carry_share)
-    bottom = u.n_levels - 1
-    c.grassroots[rows] |= c.level[rows] == bottom
     c.ever_key[rows[held]] |= p.key[post[held]]
-    c.breadth[rows] = experience_breadth(model, rows)
+    # experience: service at the bottom level, and its breadth, change only with the level
+    moved = rows[c.level[rows] != old_level]
+    c.grassroots[moved] |= c.level[moved] == u.n_levels - 1
+    c.breadth[moved] = experience_breadth(model, moved)
 
 
 def _log_and_tally(
@@ -784,32 +788,52 @@ def _log_and_tally(
 
 def _fill_new_pools(model: PipelineModel, key_idx: np.ndarray) -> None:
     """Fill the pools of the new key posts `key_idx` as the plan's planning phase fills pools, with
-    random numbers from the restructure stream (the other processes' streams do not move)."""
+    random numbers from the restructure stream (the other processes' streams do not move).
+
+    When none of these posts can take staff (their rank is not an entry rank), every candidate holds
+    a post, and the selection order the planning phase ranks candidates by is made over post holders
+    only: the same candidates in the same order, without sorting the whole service.
+    """
     phase = next((ph for ph in model.plan if ph.NAME == "planning"), None)
     if phase is None or not len(key_idx) or not hasattr(phase, "add_candidates"):
         return
     from pipeline_sim.world.rules import planning_eligible
 
-    p = model.posts
+    p, c, scen = model.posts, model.cadres, model.scenario
     parent = model.stream("restructure")
     saved_streams = dict(model._streams)
     for name in ("planning", "selection"):
         model._streams[name] = np.random.Generator(np.random.PCG64(parent.integers(0, 2**63)))
     all_pools, all_keys = model.pools, p.key_posts
+    entry = [RANKS.index(r) for r in scen.appointment.entry_ranks]
+    holders_only = not np.isin(p.rank[all_keys[key_idx]], entry).any()
+    model._selection.clear()
     try:
         model.pools = all_pools[key_idx].copy()
         p.key_posts = all_keys[key_idx]
-        model._selection.clear()
         eligible = planning_eligible(model)
+        if holders_only:
+            rules = {INDEX_RULE[scen.planning.selection]}
+            if scen.planning.selection == "best_worst_mix":
+                rules.add("worst_first")
+            rows = np.flatnonzero(eligible & (c.post >= 0))
+            for rule in sorted(rules):
+                score = np.zeros(c.n)
+                score[rows] = selection_score(model, rows, rule, "selection")
+                key = c.place[rows]
+                order = order_within_groups(key, score[rows])
+                model._selection[rule] = (rows[order], key[order], score)
         phase.add_candidates(model, eligible, local=True)
-        if model.scenario.planning.mode == "open":
+        if scen.planning.mode == "open":
             phase.add_candidates(model, eligible, local=False)
         all_pools[key_idx] = model.pools
     finally:
         model.pools, p.key_posts = all_pools, all_keys
         model._streams.clear()
         model._streams.update(saved_streams)
-        model._selection.clear()
+        if holders_only:
+            model._selection.clear()  # made over holders only: not for the rest of the year
+        # else the selection order made here stays for the rest of the year, as the planning phase's
 
 
 # ---------------------------------------------------------------------------------------------

@@ -487,3 +487,26 @@ def test_the_national_transition_matches_the_record():
     assert np.bincount(model.units.level, minlength=4).tolist() == [1, 34, 0, 3321]
     er = _yearly(model, "exits_early_retired")["exits_early_retired"]
     assert 15_000 < er[2025] < 25_000
+
+
+def test_replications_in_worker_processes_give_the_same_results(tmp_path):
+    """Workers receive the resolved scenario as data (grouping files as absolute paths)."""
+    from pipeline_sim import run
+
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    shipped = ROOT / "scenarios" / "groupings" / "provinces_2025.csv"
+    (folder / "provinces.csv").write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    scenario = _transition()
+    scenario["restructuring"][0] = {
+        "year": 2023,
+        "month": 7,
+        "action": "merge",
+        "level": "provincial",
+        "groups": str(folder / "provinces.csv"),
+    }
+    scen = load_scenario(scenario)
+    one = run(scen, reps=2, seed=3, years=4, workers=1)
+    two = run(scen, reps=2, seed=3, years=4, workers=2)
+    pd.testing.assert_frame_equal(one.metrics, two.metrics)
+    pd.testing.assert_frame_equal(one.events.reset_index(drop=True), two.events.reset_index(drop=True))

@@ -567,10 +567,17 @@ def dumps_toml(data: dict[str, Any]) -> str:
     """Write nested plain data as TOML (tables for sub-dicts at the first two levels)."""
     out: list[str] = []
 
+    def array_of_tables(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
     def emit(table: dict[str, Any], prefix: str, depth: int) -> None:
         # TOML has no null: a key whose value is None is left out (its default is None)
         scalars = {
-            k: v for k, v in table.items() if v is not None and not (isinstance(v, dict) and depth < 2)
+            k: v
+            for k, v in table.items()
+            if v is not None
+            and not (isinstance(v, dict) and depth < 2)
+            and not (depth == 0 and array_of_tables(v))
         }
         tables = {k: v for k, v in table.items() if isinstance(v, dict) and depth < 2}
         if prefix and scalars:
@@ -579,6 +586,14 @@ def dumps_toml(data: dict[str, Any]) -> str:
             out.append(f"{_key(k)} = {_toml_value(v)}")
         for k, v in tables.items():
             emit(v, f"{prefix}.{_key(k)}" if prefix else _key(k), depth + 1)
+        if depth == 0:  # e.g. the restructuring steps, as [[restructuring]] tables
+            for k, v in table.items():
+                if array_of_tables(v):
+                    for item in v:
+                        out.append(f"\n[[{_key(k)}]]")
+                        out.extend(
+                            f"{_key(kk)} = {_toml_value(vv)}" for kk, vv in item.items() if vv is not None
+                        )
 
     emit(data, "", 0)
     return "\n".join(out).lstrip("\n") + "\n"

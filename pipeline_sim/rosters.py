@@ -45,6 +45,7 @@ class Rosters:
     def __init__(self, model: PipelineModel):
         self.posts = roster_posts(model)
         self.blocks: list[dict[str, np.ndarray]] = []
+        self._posts_table: tuple[int, pd.DataFrame] | None = None
         self._spool: tuple | None = None  # (path, constant columns)
         self._writer = None
 
@@ -126,7 +127,11 @@ class Rosters:
             data = {k: np.concatenate([b[k] for b in self.blocks]) for k in cols}
         else:
             data = {k: np.zeros(0, np.int32) for k in cols}
-        table = posts_table(model, names=False)
+        # the posts' columns change only with the structure: made once for each version of it
+        version = model.restructuring.version
+        if self._posts_table is None or self._posts_table[0] != version:
+            self._posts_table = (version, posts_table(model, names=False))
+        table = self._posts_table[1]
         at = np.searchsorted(table["post"].to_numpy(), data["post"])
         df = pd.DataFrame({"year": data["year"].astype(np.int16)})
         df["moment"] = pd.Categorical.from_codes(data["moment"].astype(np.int64), categories=MOMENTS)

@@ -443,7 +443,7 @@ def test_early_retirement_is_offered_within_its_years_of_retirement():
     n_blocks = len(model.events.blocks)
     next(ph for ph in model.plan if ph.NAME == "restructure").run(model)
     events = pd.concat([pd.DataFrame(b) for b in model.events.blocks[n_blocks:]])
-    cause = {v: k for k, v in model.events.vocab.items()}
+    cause = {v: k for k, v in model.events.vocab["cause"].items()}
     retired = events[events["cause"].map(cause) == "early_retired"]["cadre"]
     assert len(retired) > 0 and set(retired) <= offered
     share = len(retired) / len(offered)

@@ -95,6 +95,8 @@ class Restructuring:
         #: posts and units removed by restructuring: blocks of their output columns
         self.retired_posts: list[tuple[pd.DataFrame, dict]] = []
         self.retired_units: list[pd.DataFrame] = []
+        #: changes by one each time the posts or units change (for tables derived from them)
+        self.version = 0
 
     def due(self, year: int) -> list[tuple[int, int, list]]:
         """The events of `year` not applied yet, by date."""
@@ -248,6 +250,7 @@ def rebuild_indexes(model: PipelineModel) -> None:
     from pipeline_sim.rosters import roster_posts
 
     u, p = model.units, model.posts
+    model.restructuring.version += 1
     model.n_places = u.n * len(model.sectors) * 4
     model.nonlocal_post = model._posts_matching(model.scenario.rotation.nonlocal_posts)
     model.unit_post_count = np.bincount(p.unit, minlength=u.n)

@@ -200,8 +200,8 @@ def unit_names(model: PipelineModel) -> np.ndarray:
 
 
 def post_name_parts(model: PipelineModel, rows: np.ndarray, units: np.ndarray) -> dict[str, np.ndarray]:
-    """What the names of posts `rows` are made of: their unit's name, sector, rank, number within
-    their kind in the unit and the kind's size (see `names_of_posts`)."""
+    """What the names of posts `rows` are made of: their unit (and the names of all units),
+    sector, rank, number within their kind in the unit and the kind's size (see `names_of_posts`)."""
     p = model.posts
     # number posts of one kind within a unit when there are several (posts are ordered by unit,
     # sector and rank)
@@ -211,7 +211,8 @@ def post_name_parts(model: PipelineModel, rows: np.ndarray, units: np.ndarray) -
     nth = np.arange(p.n) - starts + 1
     size = np.bincount(np.cumsum(first) - 1)[np.cumsum(first) - 1]
     return {
-        "unit_name": np.asarray(units)[p.unit[rows]],
+        "unit": p.unit[rows],
+        "unit_names": np.asarray(units),  # the names of every unit then (indexed when named)
         "sector": p.sector[rows],
         "rank": p.rank[rows],
         "nth": nth[rows],
@@ -231,7 +232,7 @@ def names_of_posts(parts: dict[str, np.ndarray], sectors: list[str]) -> np.ndarr
     label = pd.Series(word).where(
         parts["size"] == 1, pd.Series(word).str.cat(pd.Series(parts["nth"].astype(str)), sep=" ")
     )
-    return pd.Series(parts["unit_name"]).str.cat(label, sep=" · ").to_numpy(dtype=str)
+    return pd.Series(parts["unit_names"][parts["unit"]]).str.cat(label, sep=" · ").to_numpy(dtype=str)
 
 
 def post_names(model: PipelineModel, units: np.ndarray | None = None) -> np.ndarray:

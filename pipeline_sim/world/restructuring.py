@@ -739,47 +739,48 @@ def _log_and_tally(
     transferred,
     old_post,
 ) -> None:
-    """Event-log rows and tallies of every move of the event, by the place left."""
+    """Event-log rows and tallies of every move of the event, by the place left. (Works on the
+    holders' and the staff's own arrays: a full-size temporary costs more than the arithmetic.)"""
     c, p, u = model.cadres, model.posts, model.units
-    n = len(rows)
-    new_post_ident = np.full(n, -1, np.int64)
-    new_post_ident[h_idx[~stepped]] = ident[seat[~stepped]]
-    old_post_ident = np.where(old_post >= 0, p.ident[np.maximum(old_post, 0)], -1)
-    new_unit_ident = new_ident[cur]
-    own_image = image[c.unit[rows]]
-    # 0 none, then MOVE_CAUSES in order
-    code = np.zeros(n, np.int8)
+    # holders who keep a post: cause by rank and unit, logged when the post's number changes
     kept = h_idx[~stepped]
-    changed = new_post_ident[kept] != old_post_ident[kept]
+    k_rows = rows[kept]
+    k_post = ident[seat[~stepped]]
+    k_old = p.ident[old_post[kept]]
+    elsewhere = transferred[kept] | (cur[kept] != image[c.unit[k_rows]])
     demoted = placed[~stepped] > old_rank[kept]
-    elsewhere = transferred[kept] | (cur[kept] != own_image[kept])
-    h_code = np.where(moved_h[~stepped], 4, np.where(elsewhere, 3, np.where(demoted, 2, 1)))
-    code[kept[changed]] = h_code[changed]
-    is_h = np.zeros(n, dtype=bool)
+    k_code = np.where(moved_h[~stepped], 4, np.where(elsewhere, 3, np.where(demoted, 2, 1)))
+    k_code[k_post == k_old] = 0
+    # staff whose unit changed
+    is_h = np.zeros(len(rows), dtype=bool)
     is_h[h_idx] = True
-    staff = np.flatnonzero(~is_h & (new_unit_ident != u.ident[c.unit[rows]]))
-    code[staff] = np.where(transferred[staff], 3, 1)
+    s_idx = np.flatnonzero(~is_h)
+    s_rows = rows[s_idx]
+    s_unit = new_ident[cur[s_idx]]
+    s_code = np.where(transferred[s_idx], 3, 1).astype(np.int8)
+    s_code[s_unit == u.ident[c.unit[s_rows]]] = 0
     for k, cause in enumerate(MOVE_CAUSES, start=1):
-        at = np.flatnonzero(code == k)
-        if not len(at):
+        hk, sk = np.flatnonzero(k_code == k), np.flatnonzero(s_code == k)
+        if not len(hk) + len(sk):
             continue
-        r = rows[at]
+        r = np.concatenate([k_rows[hk], s_rows[sk]])
+        where = np.concatenate([cur[kept[hk]], cur[s_idx[sk]]])
         model.events.append(
             model,
             year=model.year,
             kind="restructure",
             cause=cause,
             rows=r,
-            post=new_post_ident[at],
-            unit=new_unit_ident[at],
-            level=new_level[cur[at]],
+            post=np.concatenate([k_post[hk], np.full(len(sk), -1, np.int64)]),
+            unit=new_ident[where],
+            level=new_level[where],
             sector=c.sector[r],
-            from_post=old_post_ident[at],
-            chain=np.full(len(at), -1),
+            from_post=np.concatenate([k_old[hk], np.full(len(sk), -1, np.int64)]),
+            chain=np.full(len(r), -1),
             left=c.grade[r],
         )
-        model.tally.add_cadres(f"restructure_{cause}", r[is_h[at]])
-    model.tally.add_cadres("restructure_staff_moved", rows[staff])
+        model.tally.add_cadres(f"restructure_{cause}", k_rows[hk])
+    model.tally.add_cadres("restructure_staff_moved", s_rows[s_code > 0])
     # holders who lose their post
     out = h_idx[stepped]
     if len(out):

@@ -159,7 +159,17 @@ def restructurings(draw, scenario: dict, folder: Path) -> dict:
         "early_retirement_years": draw(st.sampled_from([2.0, 5.0, 10.0])),
         "early_retirement_take_up": draw(st.sampled_from([0.0, 0.5, 1.0])),
     }
-    return {**scenario, "restructuring": steps, "surplus": surplus}
+    # the moves that fill vacancies in other ways must not fill a post closed above its quota
+    moves = {
+        "rotation": {
+            "rate": draw(st.sampled_from([0.02, 0.3])),
+            "ahead_share": draw(st.sampled_from([0.0, 0.5])),
+            "congress_share": draw(st.sampled_from([0.0, 0.5])),
+            "vertical_exchanges": draw(st.booleans()),
+        },
+        "appointment": {"outside_share": draw(st.sampled_from([0.0, 0.2]))},
+    }
+    return {**scenario, **moves, "restructuring": steps, "surplus": surplus}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,6 +211,8 @@ def step_checked(model: PipelineModel) -> None:
         model.phase = phase.NAME
         if phase.NAME != "restructure":
             phase.run(model)
+            p = model.posts
+            assert (p.holder[p.closed] < 0).all(), f"{model.year} {phase.NAME}: a closed post was filled"
             continue
         before = _places(model)
         n_blocks = len(model.events.blocks)

@@ -233,7 +233,7 @@ def at_congress(model: PipelineModel) -> None:
     rot = model.scenario.rotation
     if not rot.enabled or rot.congress_share <= 0:
         return
-    vacant = np.flatnonzero(model.posts.holder < 0)
+    vacant = np.flatnonzero((model.posts.holder < 0) & ~model.posts.closed)  # closed: above a quota
     share = rot.congress_share * level_weight(model, model.posts.level[vacant])
     chosen = vacant[model.stream(STREAM).random(len(vacant)) < share]
     rotate_into(model, chosen, at_year=model.year + 1, first_year=model.year + 1)
@@ -283,6 +283,7 @@ def arrive_ahead(model: PipelineModel) -> None:
     ok = row < c.n
     row_ok = np.where(ok, row, 0)
     ok &= (c.uid[row_ok] == plan["uid"]) & (c.place[row_ok] == plan["place"]) & (p.holder[post] < 0)
+    ok &= ~p.closed[post]  # a post above its kind's quota that fell vacant is not filled
     ok &= candidates(model, model.year, staff=True)[row_ok]
     idx = np.flatnonzero(ok)
     idx = idx[pair_ok(model, post[idx], row[idx], direction[idx], model.year)]

@@ -285,11 +285,17 @@ def _rebuild_bodies(model: PipelineModel) -> None:
 
 
 def _remap_posts_of_cadres(model: PipelineModel, old_to_new: np.ndarray) -> None:
-    """Posts held before a rotation point to the new posts (-1 where the post is gone)."""
+    """Posts remembered across years point to the new posts: those held before a rotation (-1
+    where the post is gone), and the posts of moves planned a year ahead (dropped where gone)."""
     c = model.cadres
     home = c.rotation_home
     has = home >= 0
     home[has] = old_to_new[home[has]]
+    plan = getattr(model, "rotation_ahead", None)
+    if plan and len(plan["post"]):
+        post = old_to_new[plan["post"]]
+        keep = post >= 0
+        model.rotation_ahead = {k: (post if k == "post" else v)[keep] for k, v in plan.items()}
 
 
 # ---------------------------------------------------------------------------------------------

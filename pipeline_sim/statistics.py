@@ -332,6 +332,10 @@ def _disciplined_share(out: Outputs, group: dict[str, Any]) -> pd.Series:
     return _disciplined(out, group) / cadres.where(cadres > 0)
 
 
+def _early_retirements(out: Outputs, group: dict[str, Any]) -> pd.Series:
+    return _metric_by_level(out, ["exits_early_retired"], group.get("level"))
+
+
 def _rotations(out: Outputs, group: dict[str, Any]) -> pd.Series:
     return _metric_by_level(out, [f"rotations_{d}" for d in ROTATION_MOVES], group.get("level"))
 
@@ -499,6 +503,15 @@ STATISTICS: dict[str, Statistic] = {
             ("posts",),
             ("events",),
             compute=_rotations_of_posts,
+        ),
+        Statistic(
+            "early_retirements",
+            "cadres who took early retirement in the year (at a restructuring and as its surplus "
+            "above the quotas is reduced, Decree 178/2024), at a level or all levels",
+            "count",
+            "year",
+            ("level",),
+            compute=_early_retirements,
         ),
         Statistic(
             "party_members_disciplined",

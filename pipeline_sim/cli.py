@@ -154,6 +154,14 @@ WorkersOption = Annotated[
     int | None,
     typer.Option(metavar="N", help="Local processes, or workers of --scheduler local (default: all cores)."),
 ]
+ParametersFromOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--parameters-from",
+        metavar="FOLDER",
+        help="A calibration folder: each replication draws the calibrated keys from its good trials.",
+    ),
+]
 DashboardOption = Annotated[
     bool,
     typer.Option(
@@ -396,14 +404,7 @@ def compare(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", metavar="", help="Replace an existing comparison in --out.")
     ] = False,
-    parameters_from: Annotated[
-        Path | None,
-        typer.Option(
-            "--parameters-from",
-            metavar="FOLDER",
-            help="A calibration folder: each replication draws the calibrated keys from its good trials.",
-        ),
-    ] = None,
+    parameters_from: ParametersFromOption = None,
     sets: SetOption = None,
     quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:
@@ -614,14 +615,7 @@ def sweep(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", metavar="", help="Replace an existing sweep in --out.")
     ] = False,
-    parameters_from: Annotated[
-        Path | None,
-        typer.Option(
-            "--parameters-from",
-            metavar="FOLDER",
-            help="A calibration folder: each replication draws the calibrated keys from its good trials.",
-        ),
-    ] = None,
+    parameters_from: ParametersFromOption = None,
     sets: SetOption = None,
     quiet: Annotated[bool, QuietFlag] = False,
 ) -> None:

@@ -17,22 +17,24 @@ FEWER = settings(FEW, max_examples=10)
 
 
 @st.composite
-def small_hierarchies(draw) -> dict:
-    """2-4 levels, 1-3 children per unit, 1-3 sectors, 0-3 posts per rank, a head in every unit."""
-    n_levels = draw(st.integers(2, 4))
+def hierarchy_tables(draw, n_levels=(2, 4), spread: int = 3, min_units: int = 1, max_heads: int = 3) -> dict:
+    """The [hierarchy] table of a random custom structure: `n_levels` levels, each level at least
+    `min_units` units and 1 to `spread` children per parent, 1-3 sectors, 0-3 posts per rank (at
+    most `max_heads` heads), a head in every unit, staff at the bottom level."""
+    n_levels = draw(st.integers(*n_levels))
     levels = [f"level{i}" for i in range(n_levels)]
     sectors = SECTORS[: draw(st.integers(1, 3))]
     units = {levels[0]: 1}
     n = 1
     for lvl in levels[1:]:
-        n = draw(st.integers(n, 3 * n))  # split evenly: every parent gets 1 to 3 children
+        n = draw(st.integers(max(n, min_units), spread * n))  # split evenly among the parents
         units[lvl] = n
     posts = {}
     for lvl in levels:
         with_head = draw(st.sampled_from(sectors))
         posts[lvl] = {
             sec: {
-                "head": draw(st.integers(1 if sec == with_head else 0, 3)),
+                "head": draw(st.integers(1 if sec == with_head else 0, max_heads)),
                 "deputy": draw(st.integers(0, 3)),
                 "member": draw(st.integers(0, 3)),
             }
@@ -41,16 +43,23 @@ def small_hierarchies(draw) -> dict:
     staff = {lvl: draw(st.integers(0, 6)) for lvl in levels}
     staff[levels[-1]] = draw(st.integers(1, 6))  # someone to recruit, so the service never dies out
     return {
+        "preset": "custom",
+        "levels": levels,
+        "sectors": sectors,
+        "units": units,
+        "staff": staff,
+        "posts": posts,
+    }
+
+
+@st.composite
+def small_hierarchies(draw) -> dict:
+    """2-4 levels, 1-3 children per unit, 1-3 sectors, 0-3 posts per rank, a head in every unit."""
+    hierarchy = draw(hierarchy_tables())
+    hierarchy["key_ranks"] = draw(st.sampled_from([["head"], ["head"], ["head", "deputy"]]))
+    return {
         "name": "random",
-        "hierarchy": {
-            "preset": "custom",
-            "levels": levels,
-            "sectors": sectors,
-            "units": units,
-            "staff": staff,
-            "posts": posts,
-            "key_ranks": draw(st.sampled_from([["head"], ["head"], ["head", "deputy"]])),
-        },
+        "hierarchy": hierarchy,
         "planning": {
             "max_candidates": draw(st.integers(1, 4)),
             "max_posts_per_cadre": draw(st.integers(1, 3)),

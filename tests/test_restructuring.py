@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_invariants import assert_invariants
+from test_invariants import assert_invariants, hierarchy_tables
 
 from pipeline_sim import PipelineModel, load_scenario
 from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES
@@ -25,7 +25,6 @@ FEW = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-SECTORS = ["party", "state", "front"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,39 +33,12 @@ SECTORS = ["party", "state", "front"]
 
 @st.composite
 def hierarchies(draw) -> dict:
-    """3-4 levels, 1-4 children per unit, 1-3 sectors, 0-3 posts per rank, a head in every unit."""
-    n_levels = draw(st.integers(3, 4))
-    levels = [f"level{i}" for i in range(n_levels)]
-    sectors = SECTORS[: draw(st.integers(1, 3))]
-    units = {levels[0]: 1}
-    n = 1
-    for lvl in levels[1:]:
-        n = draw(st.integers(max(n, 2), 4 * n))
-        units[lvl] = n
-    posts = {}
-    for lvl in levels:
-        with_head = draw(st.sampled_from(sectors))
-        posts[lvl] = {
-            sec: {
-                "head": draw(st.integers(1 if sec == with_head else 0, 2)),
-                "deputy": draw(st.integers(0, 3)),
-                "member": draw(st.integers(0, 3)),
-            }
-            for sec in sectors
-        }
-    staff = {lvl: draw(st.integers(0, 6)) for lvl in levels}
-    staff[levels[-1]] = draw(st.integers(1, 6))
+    """3-4 levels, at least 2 units and 1-4 children per unit below the top, 1-3 sectors, 0-3 posts
+    per rank (at most 2 heads), a head in every unit."""
     return {
         "name": "random",
         "simulation": {"years": 5},
-        "hierarchy": {
-            "preset": "custom",
-            "levels": levels,
-            "sectors": sectors,
-            "units": units,
-            "staff": staff,
-            "posts": posts,
-        },
+        "hierarchy": draw(hierarchy_tables(n_levels=(3, 4), spread=4, min_units=2, max_heads=2)),
         "demography": {"p_leave_leader": 0.05, "p_leave_staff": 0.05},
     }
 

@@ -57,6 +57,7 @@ class EventLog:
         self.blocks: list[dict[str, np.ndarray]] = []
         self._spool: tuple | None = None  # (path, levels, sectors, constant columns)
         self._writer = None
+        self._finished = False  # the spool file is complete and closed
 
     # spooling to a Parquet file during a run (memory stays flat) ------------------------------
 
@@ -65,9 +66,10 @@ class EventLog:
         instead of keeping it in memory; `to_frame` reads it back."""
         self._spool = (path, levels, sectors, constant)
 
-    def flush(self) -> None:
-        """Append the events logged so far to the spool file (one row group) and forget them."""
-        if self._spool is None or not self.blocks:
+    def flush(self, force: bool = False) -> None:
+        """Append the events logged so far to the spool file (one row group) and forget them;
+        `force`: even when there are none (so that the file has its schema)."""
+        if self._spool is None or not (self.blocks or force):
             return
         from pipeline_sim.parquet import writer
 
@@ -82,17 +84,10 @@ class EventLog:
         """Flush and close the spool file (written even when empty)."""
         if self._spool is None:
             return
-        if self._writer is None:
-            from pipeline_sim.parquet import writer
-
-            path, levels, sectors, constant = self._spool
-            table = self.to_arrow(levels, sectors, drop_unused=False, **constant)
-            self._writer = writer(path, table.schema)
-            self._writer.write_table(table)
-            self.blocks.clear()
-        self.flush()
+        self.flush(force=self._writer is None)
         self._writer.close()
         self._writer = None
+        self._finished = True
 
     def _codes(self, values, n: int, column: str) -> np.ndarray:
         vocab = self.vocab[column]
@@ -285,6 +280,9 @@ class EventLog:
         import pyarrow.parquet as pq
 
         path, _, _, constant = self._spool
+        if self._finished:  # everything is in the file
+            table = pq.read_table(path)
+            return self._frame_of(table, constant)
         parts = []
         if self._writer is not None:
             self._writer.close()  # a closed file can be read; later flushes start a new one
@@ -299,6 +297,10 @@ class EventLog:
 
         self._writer = writer(path, table.schema)
         self._writer.write_table(table)
+        return self._frame_of(table, constant)
+
+    @staticmethod
+    def _frame_of(table, constant: dict) -> pd.DataFrame:
         df = table.drop_columns(list(constant)).to_pandas()
         for col in ("kind", "cause"):
             df[col] = df[col].cat.remove_unused_categories()

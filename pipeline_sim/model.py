@@ -561,32 +561,33 @@ class PipelineModel(mesa.Model):
                 if share is not None:
                     want = share * n_all - flag[mask & done].sum()
                     flag[rows] = start.pick(rng, rows, start.exact_count(rng, want, len(rows)))
-            drawn = start.GroupDraw(name, n_all, None, None, None)
+            drawn = start.GroupDraw(name, n_all, None, None)
             if g.age_mean is not None:
                 lo, hi = (x[rows] for x in self._holder_limits(female, second))
                 mean = (g.age_mean * n_all - age[mask & done].sum()) / len(rows)
                 if g.share_below_age is not None:  # two bands, with exact counts
                     below = g.below_age
-                    want = g.share_below_age * n_all - (age[mask & done] < below).sum()
+                    set_below = int((age[mask & done] < below).sum())
+                    want = g.share_below_age * n_all - set_below
                     must, can = hi <= below, (lo < below) & (hi > below)
                     young = must.copy()
                     young[can] = start.pick(
                         rng, rows[can], start.exact_count(rng, want - must.sum(), int(can.sum()))
                     )
-                    got = (want, float(young.sum()))
                     lo, hi = (
                         np.where(young, lo, np.maximum(lo, np.minimum(below, hi))),
                         np.where(young, np.minimum(hi, below), hi),
                     )
-                    if abs(got[1] - got[0]) > 1.0:
-                        start.warn_unattainable(name, "share_below_age", g.share_below_age, got[1] / n_all)
+                    if abs(young.sum() - want) > 1.0:
+                        got = (young.sum() + set_below) / n_all
+                        start.warn_unattainable(name, "share_below_age", g.share_below_age, got)
                 sd = max(g.age_sd if g.age_sd is not None else init.holder_age_sd, 1e-9)
                 loc = start.locate(mean, sd, lo, hi)
-                attained = float(start._moments(loc, sd, lo, hi, None)[0].mean())
+                attained = float(start.truncated_means(loc, sd, lo, hi).mean())
                 if abs(attained - mean) > 0.25:
                     start.warn_unattainable(name, "age_mean (of its other posts)", mean, attained)
                 age[rows] = start.draw_ages(rng, loc, sd, lo, hi)
-                drawn = start.GroupDraw(name, n_all, attained, sd, None)
+                drawn = start.GroupDraw(name, n_all, attained, sd)
             done |= mask
             out.append(drawn)
         return out

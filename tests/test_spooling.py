@@ -60,6 +60,9 @@ def test_a_model_spooling_its_log_still_gives_its_frame(tmp_path):
     assert len(again) > len(frame) > 0
     plain = PipelineModel("scenarios/teaching.toml", seed=2, years=3).run().events_frame()
     _same(plain, again)
+    # after the end, the frame is read from the finished file, which stays whole
+    _same(plain, model.events_frame())
+    _same(plain, pd.read_parquet(tmp_path / "e.parquet").drop(columns=["rep"]))
 
 
 def test_the_event_log_is_compact(tmp_path):

@@ -142,29 +142,38 @@ def build_posts(h: Hierarchy, units: Units) -> Posts:
     sector = np.concatenate(sector_parts)
     rank = np.concatenate(rank_parts)
     order = np.lexsort((rank, sector, unit))
-    unit, sector, rank = unit[order], sector[order], rank[order]
-    level = units.level[unit]
-    key_rank_ids = [RANKS.index(r) for r in h.key_ranks]
-    key = np.isin(rank, key_rank_ids)
-    key_posts = np.flatnonzero(key)
-    key_index = np.full(len(unit), -1, np.int32)
-    key_index[key_posts] = np.arange(len(key_posts))
+    return make_posts(units, h.key_ranks, unit[order], sector[order], rank[order])
+
+
+def make_posts(
+    units: Units, key_ranks: list[str], unit, sector, rank, holder=None, term_start=None, ident=None
+) -> Posts:
+    """A Posts table of posts ordered by unit, sector and rank, with its derived columns; posts
+    vacant and numbered by their rows unless `holder`, `term_start` and `ident` are given."""
+    unit = np.asarray(unit, dtype=np.int32)
+    rank = np.asarray(rank, dtype=np.int8)
     n = len(unit)
+    level = units.level[unit]
+    key = np.isin(rank, [RANKS.index(r) for r in key_ranks])
+    key_posts = np.flatnonzero(key)
+    key_index = np.full(n, -1, np.int32)
+    key_index[key_posts] = np.arange(len(key_posts))
     return Posts(
         unit=unit,
         level=level,
-        sector=sector,
+        sector=np.asarray(sector, dtype=np.int8),
         rank=rank,
         key=key,
         grade=grade_of(level, rank),
         locality=units.locality[unit],
         key_index=key_index,
         key_posts=key_posts,
-        holder=np.full(n, -1, np.int32),
+        holder=np.full(n, -1, np.int32) if holder is None else np.asarray(holder, dtype=np.int32),
         vacant_since=np.full(n, -1, np.int32),
         vacancy_assessed=np.zeros(n, bool),
         vacancy_chain=np.full(n, -1, np.int64),
-        term_start=np.full(n, -1, np.int32),
+        term_start=np.full(n, -1, np.int32) if term_start is None else np.asarray(term_start, np.int32),
+        ident=None if ident is None else np.asarray(ident, dtype=np.int64),
     )
 
 

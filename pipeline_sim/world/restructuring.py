@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline_sim.kernels import expand_ranges, group_rank, order_within_groups
+from pipeline_sim.kernels import _rank_in_runs, expand_ranges, group_rank, order_within_groups
 from pipeline_sim.scenario.presets import default_bodies, preset_table
 from pipeline_sim.scenario.schema import RANKS, Body, RankCounts
 from pipeline_sim.world.cadres import ACTIVE
-from pipeline_sim.world.hierarchy import STAFF_RANK, Posts, derive_units, grade_of, staff_targets
+from pipeline_sim.world.hierarchy import STAFF_RANK, Posts, derive_units, grade_of, make_posts, staff_targets
 from pipeline_sim.world.operations import (
     appoint,
     drop_from_pools,
@@ -120,32 +120,8 @@ class Restructuring:
 
 def _posts_of(model: PipelineModel, unit, sector, rank, holder, ident, term_start) -> Posts:
     """A Posts table (ordered by unit, sector and rank) with its derived columns."""
-    u = model.units
-    key_rank_ids = [RANKS.index(r) for r in model.scenario.hierarchy.key_ranks]
-    unit = np.asarray(unit, dtype=np.int32)
-    rank = np.asarray(rank, dtype=np.int8)
-    level = u.level[unit]
-    key = np.isin(rank, key_rank_ids)
-    key_posts = np.flatnonzero(key)
-    key_index = np.full(len(unit), -1, np.int32)
-    key_index[key_posts] = np.arange(len(key_posts))
-    n = len(unit)
-    return Posts(
-        unit=unit,
-        level=level,
-        sector=np.asarray(sector, dtype=np.int8),
-        rank=rank,
-        key=key,
-        grade=grade_of(level, rank),
-        locality=u.locality[unit],
-        key_index=key_index,
-        key_posts=key_posts,
-        holder=np.asarray(holder, dtype=np.int32),
-        vacant_since=np.full(n, -1, np.int32),
-        vacancy_assessed=np.zeros(n, bool),
-        vacancy_chain=np.full(n, -1, np.int64),
-        term_start=np.asarray(term_start, dtype=np.int32),
-        ident=np.asarray(ident, dtype=np.int64),
+    return make_posts(
+        model.units, model.scenario.hierarchy.key_ranks, unit, sector, rank, holder, term_start, ident
     )
 
 
@@ -153,15 +129,6 @@ def kind_of_posts(model: PipelineModel, posts: Posts | None = None) -> np.ndarra
     """Kind (unit, sector, rank) of every post as one ascending number (posts are ordered so)."""
     p = model.posts if posts is None else posts
     return (p.unit.astype(np.int64) * len(model.sectors) + p.sector) * 3 + p.rank
-
-
-def _rank_in_runs(keys: np.ndarray) -> np.ndarray:
-    """0, 1, ... within each run of equal consecutive keys."""
-    n = len(keys)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
 
 
 def _position_in_kind(kind: np.ndarray) -> np.ndarray:

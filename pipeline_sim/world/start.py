@@ -35,7 +35,6 @@ class GroupDraw:
     posts: int
     age_mean: float | None
     age_sd: float | None
-    share_below_age: float | None
 
 
 def exact_count(rng: np.random.Generator, want: float, n: int) -> int:
@@ -52,19 +51,13 @@ def pick(rng: np.random.Generator, rows: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _moments(loc: float, sd: float, lo: np.ndarray, hi: np.ndarray, below: float | None):
-    """Mean and share below `below` of normals (loc, sd) truncated to [lo, hi], per post."""
+def truncated_means(loc: float, sd: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Means of normals (loc, sd) truncated to [lo, hi], per post."""
     alpha, beta = (lo - loc) / sd, (hi - loc) / sd
     z = np.maximum(ndtr(beta) - ndtr(alpha), 1e-300)
     phi = np.exp(-0.5 * alpha**2) - np.exp(-0.5 * beta**2)
     mean = loc + sd * phi / np.sqrt(2.0 * np.pi) / z
-    mean = np.where(hi - lo < 1e-9, lo, mean)
-    share = None
-    if below is not None:
-        cut = (np.clip(below, lo, hi) - loc) / sd
-        share = np.clip((ndtr(cut) - ndtr(alpha)) / z, 0.0, 1.0)
-        share = np.where(hi - lo < 1e-9, (lo < below).astype(float), share)
-    return mean, share
+    return np.where(hi - lo < 1e-9, lo, mean)
 
 
 def locate(mean: float, sd: float, lo: np.ndarray, hi: np.ndarray) -> float:
@@ -73,7 +66,7 @@ def locate(mean: float, sd: float, lo: np.ndarray, hi: np.ndarray) -> float:
     left, right = float(lo.min()) - 6.0 * sd - 10.0, float(hi.max()) + 6.0 * sd + 10.0
     for _ in range(80):
         mid = 0.5 * (left + right)
-        got = _moments(mid, sd, lo, hi, None)[0].mean()
+        got = truncated_means(mid, sd, lo, hi).mean()
         left, right = (mid, right) if got < mean else (left, mid)
     return 0.5 * (left + right)
 

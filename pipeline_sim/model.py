@@ -660,50 +660,31 @@ class PipelineModel(mesa.Model):
 
     def metrics_frame(self) -> pd.DataFrame:
         """Tidy metrics: one row per year, level, sector and metric (undefined values omitted)."""
-        names = list(metric_defs.METRICS)
-        lv = [*self.levels, ALL]
-        sc = [*self.sectors, ALL]
-        if not self._metrics:
-            return pd.DataFrame(columns=["year", "level", "sector", "metric", "value"])
-        years = np.array([y for y, _ in self._metrics])
-        cube = np.stack([np.stack([m[n] for n in names]) for _, m in self._metrics])
-        idx = np.indices(cube.shape).reshape(4, -1)
-        vals = cube.reshape(-1)
-        keep = ~np.isnan(vals)
-        return pd.DataFrame(
-            {
-                "year": years[idx[0][keep]].astype(np.int32),
-                "level": pd.Categorical.from_codes(idx[2][keep], categories=lv),
-                "sector": pd.Categorical.from_codes(idx[3][keep], categories=sc),
-                "metric": pd.Categorical.from_codes(idx[1][keep], categories=names),
-                "value": vals[keep],
-            }
-        )
+        return self._tidy(list(metric_defs.METRICS), lambda m: m, [])
 
     def ranks_frame(self) -> pd.DataFrame:
         """Tidy metrics by level, sector and rank (head, deputy, member, staff): one row per year,
         level, sector, rank and metric of metrics.RANK_METRICS (undefined values omitted)."""
-        names = list(metric_defs.RANK_METRICS)
-        lv, sc = [*self.levels, ALL], [*self.sectors, ALL]
+        ranks = ("rank", list(metric_defs.RANK_PLACES))
+        return self._tidy(list(metric_defs.RANK_METRICS), lambda m: m[metric_defs.RANK_KEY], [ranks])
+
+    def _tidy(self, names: list[str], table, extra: list[tuple[str, list[str]]]) -> pd.DataFrame:
+        """The yearly cubes `table(metrics of a year)[name]` (level x sector x the `extra`
+        dimensions) as one tidy frame."""
+        dims = [("level", [*self.levels, ALL]), ("sector", [*self.sectors, ALL]), *extra]
         if not self._metrics:
-            return pd.DataFrame(columns=["year", "level", "sector", "rank", "metric", "value"])
+            return pd.DataFrame(columns=["year", *(d for d, _ in dims), "metric", "value"])
         years = np.array([y for y, _ in self._metrics])
-        cube = np.stack(
-            [np.stack([m[metric_defs.RANK_KEY][n] for n in names]) for _, m in self._metrics]
-        )  # year, metric, level, sector, rank
-        idx = np.indices(cube.shape).reshape(5, -1)
+        cube = np.stack([np.stack([table(m)[n] for n in names]) for _, m in self._metrics])
+        idx = np.indices(cube.shape).reshape(cube.ndim, -1)  # year, metric, level, sector, ...
         vals = cube.reshape(-1)
         keep = ~np.isnan(vals)
-        return pd.DataFrame(
-            {
-                "year": years[idx[0][keep]].astype(np.int32),
-                "level": pd.Categorical.from_codes(idx[2][keep], categories=lv),
-                "sector": pd.Categorical.from_codes(idx[3][keep], categories=sc),
-                "rank": pd.Categorical.from_codes(idx[4][keep], categories=list(metric_defs.RANK_PLACES)),
-                "metric": pd.Categorical.from_codes(idx[1][keep], categories=names),
-                "value": vals[keep],
-            }
-        )
+        data = {"year": years[idx[0][keep]].astype(np.int32)}
+        for i, (dim, categories) in enumerate(dims):
+            data[dim] = pd.Categorical.from_codes(idx[2 + i][keep], categories=categories)
+        data["metric"] = pd.Categorical.from_codes(idx[1][keep], categories=names)
+        data["value"] = vals[keep]
+        return pd.DataFrame(data)
 
     def events_frame(self) -> pd.DataFrame:
         return self.events.to_frame(self.levels, self.sectors)

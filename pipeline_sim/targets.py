@@ -61,7 +61,6 @@ FIELDS = (
 #: z of a two-sided 95% interval: an interval [low, high] gives sd = (high - low) / (2 * Z95)
 Z95 = 1.959963984540054
 MAX_TARGETS = 1000
-MAX_FILE_BYTES = 1 << 20
 
 
 class TargetError(Exception):
@@ -182,22 +181,10 @@ def load_targets(path: str | Path) -> TargetSet:
     Raises:
         TargetError: naming the file, the row (``target N``, with its id) and the field.
     """
-    from pipeline_sim.scenario.loader import shown, shown_path
+    from pipeline_sim.scenario.loader import read_text, shown, shown_path
 
     where = shown_path(path)
-    p = Path(path)
-    try:
-        if p.is_dir():
-            raise TargetError(f"{where}: is a folder, expected a TOML targets file")
-        if p.is_file() and p.stat().st_size > MAX_FILE_BYTES:
-            raise TargetError(f"{where}: larger than 1 MiB, not a targets file")
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TargetError(f"{where}: no such targets file") from None
-    except UnicodeDecodeError as exc:
-        raise TargetError(f"{where}: not a UTF-8 text file ({exc.reason})") from None
-    except OSError as exc:
-        raise TargetError(f"{where}: cannot read ({exc.strerror})") from None
+    text = read_text(Path(path), "targets file", "a TOML targets file", TargetError)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -27,16 +27,16 @@ class GroupingError(ValueError):
 
 
 def _text(path: Path) -> str:
-    try:
-        if not path.is_file():
-            raise GroupingError(f"{path}: no such grouping file")
-        if path.stat().st_size > MAX_GROUPING_BYTES:
-            raise GroupingError(f"{path}: larger than {MAX_GROUPING_BYTES >> 20} MiB, not a grouping file")
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise GroupingError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-    except OSError as exc:
-        raise GroupingError(f"{path}: cannot read ({exc.strerror})") from None
+    from pipeline_sim.scenario.loader import read_text
+
+    return read_text(
+        path,
+        "grouping file",
+        "a grouping file (CSV or TOML)",
+        GroupingError,
+        limit=MAX_GROUPING_BYTES,
+        where=str(path),
+    )
 
 
 def _unit_number(text: str, where: str) -> int:

@@ -110,24 +110,38 @@ def _check_path_text(text: str, where: str) -> None:
         )
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    where = shown_path(path)
+def read_text(
+    path: Path,
+    noun: str,
+    expected: str,
+    error: type[Exception],
+    limit: int = MAX_FILE_BYTES,
+    where: str | None = None,
+) -> str:
+    """The text of a small UTF-8 file, or `error` with one line naming the file and what is wrong
+    (`noun`: e.g. "scenario file"; `expected`: e.g. "a TOML scenario file")."""
+    where = shown_path(path) if where is None else where
     try:
         if path.exists() and not path.is_dir() and not path.is_file():
-            raise ScenarioError(f"{where}: not a regular file, expected a TOML scenario file")
-        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
-            raise ScenarioError(f"{where}: larger than {MAX_FILE_BYTES >> 20} MiB, not a scenario file")
-        text = path.read_text(encoding="utf-8")
+            raise error(f"{where}: not a regular file, expected {expected}")
+        if path.is_file() and path.stat().st_size > limit:
+            raise error(f"{where}: larger than {limit >> 20} MiB, not a {noun}")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"{where}: no such scenario file") from None
+        raise error(f"{where}: no such {noun}") from None
     except IsADirectoryError:
-        raise ScenarioError(f"{where}: is a folder, expected a TOML scenario file") from None
+        raise error(f"{where}: is a folder, expected {expected}") from None
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{where}: not a UTF-8 text file ({exc.reason})") from None
+        raise error(f"{where}: not a UTF-8 text file ({exc.reason})") from None
     except OSError as exc:
-        raise ScenarioError(f"{where}: cannot read ({exc.strerror})") from None
+        raise error(f"{where}: cannot read ({exc.strerror})") from None
     except ValueError as exc:  # e.g. a NUL in the path
-        raise ScenarioError(f"{where}: not a usable path ({exc})") from None
+        raise error(f"{where}: not a usable path ({exc})") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    where = shown_path(path)
+    text = read_text(path, "scenario file", "a TOML scenario file", ScenarioError)
     if _has_deep_key(text):
         raise ScenarioError(f"{where}: a dotted key has more than {MAX_DEPTH} parts")
     try:

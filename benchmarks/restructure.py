@@ -5,7 +5,7 @@
 
 Prints, for every simulated year and for the restructure phase in the event year (the event
 itself: early retirements, moves, new posts, dissolved and rebuilt pools, indexes and the event
-log's rows), the CPU time of this process in user and system mode (`os.times`, 10 ms steps), and
+log's rows), the CPU time of this process in user and system mode (`getrusage`), and
 the structure just after the event. On a machine shared with other processes wall-clock times move
 with their load; user time much less. System time is mostly the memory first touched: the event
 log's rows of the event year (about 900,000 at national scale) are kept until the year's end.
@@ -14,7 +14,7 @@ log's rows of the event year (about 900,000 at national scale) are kept until th
 from __future__ import annotations
 
 import argparse
-import os
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,14 @@ import numpy as np
 from pipeline_sim import PipelineModel
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Times:
+    """CPU seconds of this process so far, in user and system mode."""
+
+    def __init__(self) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.user, self.system = usage.ru_utime, usage.ru_stime
 
 
 def main() -> None:
@@ -34,16 +42,16 @@ def main() -> None:
     event_year = min(e[0] for e in model.restructuring.events)
     years, event = {}, (np.nan, np.nan)
     while model.running:
-        y0 = os.times()
+        y0 = _Times()
         for phase in model.plan:
             model.phase = phase.NAME
-            t0 = os.times()
+            t0 = _Times()
             phase.run(model)
             if model.year == event_year and phase.NAME == "restructure":
-                t1 = os.times()
+                t1 = _Times()
                 event = (t1.user - t0.user, t1.system - t0.system)
         model.phase = None
-        y1 = os.times()
+        y1 = _Times()
         years[model.year] = (y1.user - y0.user, y1.system - y0.system)
         if model.year == event_year:
             counts = np.bincount(model.units.level, minlength=model.units.n_levels)

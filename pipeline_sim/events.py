@@ -90,9 +90,18 @@ class EventLog:
         self._finished = True
 
     def _codes(self, values, n: int, column: str) -> np.ndarray:
+        """Codes of `values`: one name, an array of names, or (names, index of each row's name)."""
         vocab = self.vocab[column]
         if isinstance(values, str):
             return np.full(n, vocab.setdefault(values, len(vocab)), dtype=np.int16)
+        if isinstance(values, tuple):
+            names, index = values
+            used = np.zeros(len(names), dtype=bool)
+            used[index] = True  # names take codes in the order they are first used
+            codes = np.full(len(names), -1, dtype=np.int16)
+            for i in np.flatnonzero(used):
+                codes[i] = vocab.setdefault(names[i], len(vocab))
+            return codes[index]
         uniq, inv = np.unique(np.asarray(values), return_inverse=True)
         codes = np.array([vocab.setdefault(str(u), len(vocab)) for u in uniq], dtype=np.int16)
         return codes[inv]

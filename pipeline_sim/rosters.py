@@ -180,9 +180,10 @@ def post_bodies(model: PipelineModel) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=labels)
 
 
-def unit_names(model: PipelineModel) -> np.ndarray:
-    """'Province 12 › District 3 › Commune 2' for every unit (numbered from 1 within the parent)."""
-    u = model.units
+def unit_names(model: PipelineModel, units=None) -> np.ndarray:
+    """'Province 12 › District 3 › Commune 2' for every unit (numbered from 1 within the parent)
+    of the model's units, or of `units` (a units table the model had before a restructuring)."""
+    u = model.units if units is None else units
     words = np.array([UNIT_WORDS.get(lvl, lvl.replace("_", " ").capitalize()) for lvl in model.levels])
     order = np.lexsort((np.arange(u.n), u.parent))
     within = np.empty(u.n, np.int64)
@@ -199,9 +200,10 @@ def unit_names(model: PipelineModel) -> np.ndarray:
     return np.array(names, dtype=str)
 
 
-def post_name_parts(model: PipelineModel, rows: np.ndarray, units: np.ndarray) -> dict[str, np.ndarray]:
-    """What the names of posts `rows` are made of: their unit (and the names of all units),
-    sector, rank, number within their kind in the unit and the kind's size (see `names_of_posts`)."""
+def post_name_parts(model: PipelineModel, rows: np.ndarray, units) -> dict[str, np.ndarray]:
+    """What the names of posts `rows` are made of: their unit (and the names of all units, or the
+    units table they are named from on demand), sector, rank, number within their kind in the unit
+    and the kind's size (see `names_of_posts`)."""
     p = model.posts
     # number posts of one kind within a unit when there are several (posts are ordered by unit,
     # sector and rank)
@@ -212,7 +214,7 @@ def post_name_parts(model: PipelineModel, rows: np.ndarray, units: np.ndarray) -
     size = np.bincount(np.cumsum(first) - 1)[np.cumsum(first) - 1]
     return {
         "unit": p.unit[rows],
-        "unit_names": np.asarray(units),  # the names of every unit then (indexed when named)
+        "unit_names": units,  # the names of every unit then (indexed when named), or their table
         "sector": p.sector[rows],
         "rank": p.rank[rows],
         "nth": nth[rows],
@@ -220,8 +222,11 @@ def post_name_parts(model: PipelineModel, rows: np.ndarray, units: np.ndarray) -
     }
 
 
-def names_of_posts(parts: dict[str, np.ndarray], sectors: list[str]) -> np.ndarray:
-    """'Province 12 › District 3 · deputy party secretary 2' from `post_name_parts`."""
+def names_of_posts(parts: dict, sectors: list[str], model: PipelineModel | None = None) -> np.ndarray:
+    """'Province 12 › District 3 · deputy party secretary 2' from `post_name_parts` (`model`: to
+    name the units of a units table kept there)."""
+    if not isinstance(parts["unit_names"], np.ndarray):
+        parts = {**parts, "unit_names": unit_names(model, parts["unit_names"])}
     kinds = np.array(
         [
             [POST_WORDS.get((sec, rank), f"{sec.replace('_', ' ')} {rank}") for rank in RANKS]
@@ -237,7 +242,7 @@ def names_of_posts(parts: dict[str, np.ndarray], sectors: list[str]) -> np.ndarr
 
 def post_names(model: PipelineModel, units: np.ndarray | None = None) -> np.ndarray:
     """'Province 12 › District 3 · deputy party secretary 2' for every post."""
-    units = unit_names(model) if units is None else units
+    units = unit_names(model) if units is None else np.asarray(units)
     return names_of_posts(post_name_parts(model, np.arange(model.posts.n), units), model.sectors)
 
 

@@ -83,7 +83,8 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     owner, rows = owner[ok], rows[ok]
     # a pair listed twice keeps its first copy
     _, first = np.unique(owner * (c.n + 1) + rows, return_index=True)
-    owner, rows = owner[np.sort(first)], rows[np.sort(first)]
+    first.sort()
+    owner, rows = owner[first], rows[first]
     if len(owner) == 0:
         return
     score = sel.scores(posts, owner, rows)

@@ -94,7 +94,7 @@ class Restructuring:
         self.unit_first_year = np.full(model.units.n, model.first_year, np.int32)
         #: posts and units removed by restructuring: blocks of their output columns
         self.retired_posts: list[tuple[pd.DataFrame, dict]] = []
-        self.retired_units: list[pd.DataFrame] = []
+        self.retired_units: list[tuple[dict, Any, np.ndarray]] = []  # (columns, units table, rows)
         #: changes by one each time the posts or units change (for tables derived from them)
         self.version = 0
 
@@ -158,21 +158,20 @@ def match_in_groups(cand_key: np.ndarray, cand_score: np.ndarray, slot_key: np.n
 def _retire_rows(model: PipelineModel, posts_gone: np.ndarray, units_gone: np.ndarray) -> None:
     """Keep the output columns of posts and units about to disappear, with their last year (names
     are put together when the outputs are written)."""
-    from pipeline_sim.rosters import post_name_parts, unit_names
+    from pipeline_sim.rosters import post_name_parts
 
     state = model.restructuring
     if not (len(units_gone) or len(posts_gone)):
         return
-    names = unit_names(model)
+    units = model.units  # replaced, not changed, by the event: named from it when written
     if len(posts_gone):
         cols = _post_columns(model, posts_gone)
         cols["last_year"] = np.full(len(posts_gone), model.year, np.int32)
-        state.retired_posts.append((cols, post_name_parts(model, posts_gone, names)))
+        state.retired_posts.append((cols, post_name_parts(model, posts_gone, units)))
     if len(units_gone):
         cols = _unit_columns(model, units_gone)
-        cols["name"] = names[units_gone]
         cols["last_year"] = np.full(len(units_gone), model.year, np.int32)
-        state.retired_units.append(cols)
+        state.retired_units.append((cols, units, units_gone))
 
 
 def _post_columns(model: PipelineModel, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -432,7 +431,10 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
         dest_unit[got] = slot_unit[slot]
         placed[got] = claim[got]
         moved_h[got] = True
-        rest = np.setdiff1d(movers, got)
+        left_over = np.zeros(len(h_idx), dtype=bool)
+        left_over[movers] = True
+        left_over[got] = False
+        rest = np.flatnonzero(left_over)
         stay_above = rest[surplus_cand[rest]]
         placed[stay_above] = claim[stay_above]
     stepped = placed < 0  # leftover that found no vacancy: to the staff pool of their unit
@@ -724,36 +726,38 @@ def _log_and_tally(
     demoted = placed[~stepped] > old_rank[kept]
     k_code = np.where(moved_h[~stepped], 4, np.where(elsewhere, 3, np.where(demoted, 2, 1)))
     k_code[k_post == k_old] = 0
-    # staff whose unit changed
-    is_h = np.zeros(len(rows), dtype=bool)
-    is_h[h_idx] = True
-    s_idx = np.flatnonzero(~is_h)
-    s_rows = rows[s_idx]
-    s_unit = new_ident[cur[s_idx]]
-    s_code = np.where(transferred[s_idx], 3, 1).astype(np.int8)
-    s_code[s_unit == u.ident[c.unit[s_rows]]] = 0
+    # staff whose unit changed (codes 1 and 3, as for holders); one row per move, in row order
+    # (staff not transferred follow their unit: theirs changes if the unit's number does)
+    renamed = (new_ident[image] != u.ident).astype(np.int8)
+    code = np.where(transferred, np.int8(3), renamed[c.unit[rows]])
+    code[h_idx] = 0
+    staff_moved = rows[code > 0]
+    code[kept] = k_code
+    post = np.full(len(rows), -1, np.int64)
+    post[kept] = k_post
+    from_post = np.full(len(rows), -1, np.int64)
+    from_post[kept] = k_old
+    sel = np.flatnonzero(code > 0)
+    r, where = rows[sel], cur[sel]
+    model.events.append(
+        model,
+        year=model.year,
+        kind="restructure",
+        cause=(MOVE_CAUSES, code[sel] - 1),
+        rows=r,
+        post=post[sel],
+        unit=new_ident[where],
+        level=new_level[where],
+        sector=c.sector[r],
+        from_post=from_post[sel],
+        chain=np.full(len(r), -1),
+        left=c.grade[r],
+    )
     for k, cause in enumerate(MOVE_CAUSES, start=1):
-        hk, sk = np.flatnonzero(k_code == k), np.flatnonzero(s_code == k)
-        if not len(hk) + len(sk):
-            continue
-        r = np.concatenate([k_rows[hk], s_rows[sk]])
-        where = np.concatenate([cur[kept[hk]], cur[s_idx[sk]]])
-        model.events.append(
-            model,
-            year=model.year,
-            kind="restructure",
-            cause=cause,
-            rows=r,
-            post=np.concatenate([k_post[hk], np.full(len(sk), -1, np.int64)]),
-            unit=new_ident[where],
-            level=new_level[where],
-            sector=c.sector[r],
-            from_post=np.concatenate([k_old[hk], np.full(len(sk), -1, np.int64)]),
-            chain=np.full(len(r), -1),
-            left=c.grade[r],
-        )
-        model.tally.add_cadres(f"restructure_{cause}", k_rows[hk])
-    model.tally.add_cadres("restructure_staff_moved", s_rows[s_code > 0])
+        hk = k_rows[k_code == k]
+        if len(hk) or (code == k).any():
+            model.tally.add_cadres(f"restructure_{cause}", hk)
+    model.tally.add_cadres("restructure_staff_moved", staff_moved)
     # holders who lose their post
     out = h_idx[stepped]
     if len(out):
@@ -980,7 +984,7 @@ def post_table(model: PipelineModel, names: bool = True) -> pd.DataFrame:
     cols["last_year"] = np.full(p.n, model.year, np.int32)
     parts = [(cols, post_names(model, unit_names(model)) if names else None)]
     for gone, name_parts in state.retired_posts:
-        parts.append((gone, names_of_posts(name_parts, model.sectors) if names else None))
+        parts.append((gone, names_of_posts(name_parts, model.sectors, model) if names else None))
     return _table(parts, "post")
 
 
@@ -992,8 +996,8 @@ def unit_table(model: PipelineModel) -> pd.DataFrame:
     cols = _unit_columns(model, np.arange(u.n))
     cols["last_year"] = np.full(u.n, model.year, np.int32)
     parts = [(cols, unit_names(model))]
-    for gone in model.restructuring.retired_units:
-        parts.append(({k: v for k, v in gone.items() if k != "name"}, gone["name"]))
+    for gone, units, rows in model.restructuring.retired_units:
+        parts.append((gone, unit_names(model, units)[rows]))
     return _table(parts, "unit")
 
 

@@ -1,0 +1,95 @@
+"""The array kernels the phases are built on, against plain Python versions of their rules."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline_sim.kernels import dense_codes, group_rank, match, order_within_groups
+
+
+@given(st.lists(st.integers(0, 5000), max_size=300), st.integers(0, 10**9))
+def test_dense_codes_are_numpys_unique_with_inverse(values, offset):
+    for x in (np.array(values, np.int64), np.array(values, np.int64) + offset):
+        distinct, code = dense_codes(x)
+        want_distinct, want_code = np.unique(x, return_inverse=True)
+        assert np.array_equal(distinct, want_distinct)
+        assert np.array_equal(code, want_code)
+
+
+def _reference_match(pa, pb, score, cap_a, cap_b, prio):
+    """The rule of `match`, one pair at a time: rounds of proposals by each a to its best
+    remaining candidates, and acceptance by each b of its proposers of highest priority."""
+    cap_a, cap_b = dict(cap_a), dict(cap_b)
+    alive = set(range(len(pa)))
+    chosen = []
+    while True:
+        alive = {i for i in alive if cap_a[pa[i]] > 0 and cap_b[pb[i]] > 0}
+        proposals = []
+        for a in {pa[i] for i in alive}:
+            mine = sorted((i for i in alive if pa[i] == a), key=lambda i: -score[i])
+            proposals += mine[: cap_a[a]]
+        won = []
+        for b in {pb[i] for i in proposals}:
+            to_b = sorted((i for i in proposals if pb[i] == b), key=lambda i: -prio[pa[i]])
+            won += to_b[: cap_b[b]]
+        if not won:
+            return sorted(chosen)
+        for i in won:
+            cap_a[pa[i]] -= 1
+            cap_b[pb[i]] -= 1
+            alive.discard(i)
+        chosen += won
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_match_follows_its_rule(data):
+    n_a = data.draw(st.integers(1, 6))
+    n_b = data.draw(st.integers(1, 8))
+    pairs = data.draw(
+        st.lists(st.tuples(st.integers(0, n_a - 1), st.integers(0, n_b - 1)), unique=True, max_size=30)
+    )
+    pa = np.array([a for a, _ in pairs], np.int64)
+    pb = np.array([b for _, b in pairs], np.int64) * 1000  # sparse numbers on one side
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    score = rng.random(len(pairs))  # distinct: the rule leaves ties to the implementation
+    prio = rng.random(n_a)
+    cap_a = rng.integers(0, 3, n_a)
+    cap_b_small = rng.integers(0, 3, n_b)
+    cap_b = np.zeros(n_b * 1000, np.int64)
+    cap_b[np.arange(n_b) * 1000] = cap_b_small
+    got = match(pa, pb, score, cap_a, cap_b, prio)
+    want = _reference_match(
+        pa.tolist(),
+        pb.tolist(),
+        score.tolist(),
+        enumerate(cap_a.tolist()),
+        {b * 1000: int(c) for b, c in enumerate(cap_b_small)}.items(),
+        prio.tolist(),
+    )
+    assert got.tolist() == want
+    one = match(pa, pb, score, 1, 1, prio)  # scalar capacities
+    assert one.tolist() == _reference_match(
+        pa.tolist(),
+        pb.tolist(),
+        score.tolist(),
+        ((a, 1) for a in range(n_a)),
+        ((b * 1000, 1) for b in range(n_b)),
+        prio.tolist(),
+    )
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.floats(-1e6, 1e6)), max_size=200))
+def test_order_within_groups_sorts_by_group_then_best_score(items):
+    groups = np.array([g for g, _ in items], np.int64)
+    scores = np.array([s for _, s in items], np.float64)
+    order = order_within_groups(groups, scores)
+    assert sorted(order.tolist()) == list(range(len(items)))
+    key = list(zip(groups[order].tolist(), (-scores[order]).tolist(), strict=True))
+    assert key == sorted(key)
+    ranks = group_rank(groups, scores)
+    for g in set(groups.tolist()):
+        mine = np.flatnonzero(groups == g)
+        assert sorted(ranks[mine].tolist()) == list(range(len(mine)))

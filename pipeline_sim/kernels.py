@@ -32,9 +32,10 @@ def small_pages() -> None:
 def order_within_groups(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Indices ordering elements by group (ascending), then by score (highest first).
 
-    Uses one sort of a composite float key when groups are small enough for it to be exact
-    (ties between equal scores then fall in an arbitrary but deterministic order); otherwise a
-    two-key lexsort.
+    Uses one sort of a composite float key when the groups are below 2**24; the key resolves
+    scores to about 1e-8 of their range (at most 2**-28 per group step), so scores closer than that
+    count as equal. Equal scores fall in an arbitrary but deterministic order. Otherwise a two-key
+    lexsort.
     """
     groups = np.asarray(groups)
     scores = np.asarray(scores, dtype=np.float64)

@@ -210,8 +210,11 @@ def _run_one(
     """One replication: its tidy metrics, units and bodies tables (and posts, for the first); its
     events and roster (if the scenario records them) and its metrics by rank are written to
     `paths`. The model is closed before returning so nothing of it outlives the call."""
+    from pipeline_sim.parquet import system_allocator
+
     if isinstance(scenario, dict):
         scenario = load_scenario(scenario)
+    system_allocator()
     model = PipelineModel(scenario, seed=seed, years=years)
     # events and roster go to their files year by year, so that memory stays flat
     ident = {"scenario": scenario.name, "rep": np.int32(rep), "seed": np.int64(seed)}
@@ -232,7 +235,6 @@ def _run_one(
             "metrics": model.metrics_frame(),
             "units": model.units_frame(),
             "bodies": model.bodies_frame(),
-            "posts": model.posts_frame() if rep == 0 else pd.DataFrame(),
         }
         for name in ("metrics", "units", "bodies"):
             out[name].insert(0, "seed", np.int64(seed))
@@ -248,6 +250,10 @@ def _run_one(
             frame.insert(0, "scenario", pd.Categorical([scenario.name] * len(frame)))
             write_frame(frame, paths[2])
             del frame
+        # the posts (with their names) need no cadre: the largest table goes first
+        model.close()
+        model.cadres = None
+        out["posts"] = model.posts_frame() if rep == 0 else pd.DataFrame()
     finally:
         model.close()
     return out

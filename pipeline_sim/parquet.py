@@ -3,10 +3,20 @@ encoding for integer ids (which change little from row to row). Readers need not
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+
+def system_allocator() -> None:
+    """Let Arrow allocate with the C library's malloc, unless the user chose a pool with
+    ARROW_DEFAULT_MEMORY_POOL. Arrow's own pool (mimalloc) keeps what the yearly writes of events
+    and rosters free, and a national run then peaked 70 MB higher (633 against 562 MB); malloc
+    reuses it. The setting is Arrow's, for the whole process."""
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def options(schema: pa.Schema) -> dict:

@@ -197,7 +197,7 @@ def unit_names(model: PipelineModel, units=None) -> np.ndarray:
         own = word[level[i]] if parent[i] < 0 else f"{word[level[i]]} {nth[i]}"
         up = parent[i]
         names[i] = f"{names[up]} › {own}" if up >= 0 and level[up] > 0 else own
-    return np.array(names, dtype=str)
+    return np.array(names, dtype=object)  # Python strings: a fixed-width array would be 4x larger
 
 
 def post_name_parts(model: PipelineModel, rows: np.ndarray, units) -> dict[str, np.ndarray]:
@@ -233,11 +233,15 @@ def names_of_posts(parts: dict, sectors: list[str], model: PipelineModel | None 
             for sec in sectors
         ]
     )
-    word = kinds[parts["sector"], parts["rank"]]
-    label = pd.Series(word).where(
-        parts["size"] == 1, pd.Series(word).str.cat(pd.Series(parts["nth"].astype(str)), sep=" ")
+    word = kinds[parts["sector"], parts["rank"]].tolist()
+    unit = parts["unit_names"][parts["unit"]].tolist()
+    return np.array(
+        [
+            f"{u} · {w}" if size == 1 else f"{u} · {w} {nth}"
+            for u, w, size, nth in zip(unit, word, parts["size"].tolist(), parts["nth"].tolist(), strict=True)
+        ],
+        dtype=object,
     )
-    return pd.Series(parts["unit_names"][parts["unit"]]).str.cat(label, sep=" · ").to_numpy(dtype=str)
 
 
 def post_names(model: PipelineModel, units: np.ndarray | None = None) -> np.ndarray:

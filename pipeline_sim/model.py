@@ -12,7 +12,7 @@ from scipy.special import ndtr, ndtri
 
 from pipeline_sim import metrics as metric_defs
 from pipeline_sim.events import EventLog
-from pipeline_sim.kernels import expand_ranges, order_within_groups, small_pages
+from pipeline_sim.kernels import expand_ranges, order_within_groups_hinted, small_pages
 from pipeline_sim.metrics import ALL, Chains, Tally, year_metrics
 from pipeline_sim.processes import DEFAULT_PLAN
 from pipeline_sim.processes import assessment as assessment_phase
@@ -109,6 +109,7 @@ class PipelineModel(mesa.Model):
         self.plan = list(DEFAULT_PLAN)
         self._streams: dict[str, np.random.Generator] = {}
         self._selection: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._last_order: dict[str, np.ndarray] = {}  # rows of the last selection order by rule
         #: values computed once a year and shared by phases; cleared each year, after assessment
         #: (grades) and after recruitment (rows rewritten). Code that edits grades by hand in
         #: the middle of a year must clear it too.
@@ -225,10 +226,27 @@ class PipelineModel(mesa.Model):
         score = np.zeros(c.n)
         score[rows] = selection_score(self, rows, rule, "selection")
         key = c.place[rows]
-        order = order_within_groups(key, score[rows])
+        order = order_within_groups_hinted(key, score[rows], self._order_hint(rule, rows))
         rows, key = rows[order], key[order]
         self._selection[rule] = (rows, key, score)
+        self._last_order[rule] = rows.astype(np.int32)
         return rows, key, score
+
+    def _order_hint(self, rule: str, rows: np.ndarray) -> np.ndarray | None:
+        """Positions in `rows` (ascending cadre rows) in the order of the last selection order of
+        `rule`, the rows new to it after them: a permutation close to this year's order (cadres
+        mostly keep their place and their rank in it). Only a hint to the sort: any permutation
+        gives the same order."""
+        last = self._last_order.get(rule)
+        if last is None:
+            return None
+        at = np.full(self.cadres.n, -1, np.int64)
+        at[rows] = np.arange(len(rows))
+        hint = at[last[last < self.cadres.n]]
+        hint = hint[hint >= 0]
+        seen = np.zeros(len(rows), dtype=bool)
+        seen[hint] = True
+        return np.concatenate([hint, np.flatnonzero(~seen)])
 
     # ------------------------------------------------------------------------------------------
     # structure helpers
@@ -636,6 +654,7 @@ class PipelineModel(mesa.Model):
         self.tally.model = None
         self.year_cache.clear()
         self._selection.clear()
+        self._last_order.clear()
         self._streams.clear()
 
     def record_year(self) -> None:

@@ -6,7 +6,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline_sim.kernels import dense_codes, group_rank, match, order_within_groups
+from pipeline_sim.kernels import (
+    dense_codes,
+    group_rank,
+    match,
+    order_within_groups,
+    order_within_groups_hinted,
+)
 
 
 @given(st.lists(st.integers(0, 5000), max_size=300), st.integers(0, 10**9))
@@ -96,3 +102,19 @@ def test_order_within_groups_sorts_by_group_then_best_score(items):
     for g in set(groups.tolist()):
         mine = np.flatnonzero(groups == g)
         assert sorted(ranks[mine].tolist()) == list(range(len(mine)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_hinted_order_is_the_unhinted_order_whatever_the_hint(data):
+    n = data.draw(st.integers(0, 60))
+    groups = np.array(data.draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), np.int64)
+    scores = np.array(
+        data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.5, -1.0]), min_size=n, max_size=n))
+    )
+    hint = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).permutation(n)
+    want = order_within_groups(groups, scores)
+    assert np.array_equal(order_within_groups_hinted(groups, scores, hint), want)
+    assert np.array_equal(order_within_groups_hinted(groups, scores, None), want)
+    # equal keys keep their input order: a stable sort, the same on every machine
+    assert np.array_equal(want, np.lexsort((np.arange(n), -scores, groups)))

@@ -467,6 +467,9 @@ def _write_spooled(parts: list[Path], path: Path) -> None:
     (constant memory whatever the number of replications); nothing is written without parts."""
     import pyarrow.parquet as pq
 
+    if len(parts) == 1:  # one replication: its file is already what is wanted
+        shutil.copyfile(parts[0], path)
+        return
     writer = None
     try:
         for part in parts:

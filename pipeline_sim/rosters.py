@@ -18,6 +18,8 @@ from pipeline_sim.scenario.schema import GRADES, RANKS
 from pipeline_sim.world.cadres import HISTORY, NO_GRADE
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from pipeline_sim.model import PipelineModel
 
 #: "start": the holders as the first recorded year begins (ages as in that year, like the others)
@@ -45,7 +47,7 @@ class Rosters:
     def __init__(self, model: PipelineModel):
         self.posts = roster_posts(model)
         self.blocks: list[dict[str, np.ndarray]] = []
-        self._posts_table: tuple[int, pd.DataFrame] | None = None
+        self._posts_table: tuple[int, dict] | None = None
         self._spool: tuple | None = None  # (path, constant columns)
         self._writer = None
 
@@ -58,15 +60,10 @@ class Rosters:
         """Append the rows recorded so far to the spool file and forget them."""
         if self._spool is None or not (self.blocks or force):
             return
-        import pyarrow as pa
-
         from pipeline_sim.parquet import writer
 
         path, constant = self._spool
-        frame = self.frame(model)
-        for i, (name, value) in enumerate(constant.items()):
-            frame.insert(i, name, pd.Categorical([value] * len(frame)) if isinstance(value, str) else value)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = self.table(model, **constant)
         if self._writer is None:
             self._writer = writer(path, table.schema)
         self._writer.write_table(table)
@@ -109,45 +106,94 @@ class Rosters:
 
     def frame(self, model: PipelineModel) -> pd.DataFrame:
         """The roster as a tidy table, with each post's unit, level, sector, rank and key flag."""
-        cols = (
-            "year",
-            "moment",
-            "post",
-            "cadre",
-            "age",
-            "female",
-            "minority",
-            "local",
-            "years_in_post",
-            "years_in_service",
-            "grade",
-            "times_planned",
-        )
+        return self.table(model).to_pandas()
+
+    def table(self, model: PipelineModel, **constant) -> pa.Table:
+        """The roster rows recorded so far as an Arrow table (categories as dictionaries), after
+        `constant` columns of one value each (e.g. scenario, rep, seed)."""
+        import pyarrow as pa
+
         if self.blocks:
-            data = {k: np.concatenate([b[k] for b in self.blocks]) for k in cols}
+            data = {k: np.concatenate([b[k] for b in self.blocks]) for k in ROSTER_COLUMNS}
         else:
-            data = {k: np.zeros(0, np.int32) for k in cols}
-        # the posts' columns change only with the structure: made once for each version of it
+            data = {k: np.zeros(0, b.dtype) for k, b in _EMPTY_BLOCK.items()}
+        posts = self._post_columns(model)
+        at = np.searchsorted(posts["post"], data["post"])
+        n = len(at)
+
+        def categories(codes: np.ndarray, labels) -> pa.Array:
+            labels = list(labels)
+            small = np.int8 if len(labels) < 128 else np.int32
+            return pa.DictionaryArray.from_arrays(
+                pa.array(np.asarray(codes, small)), pa.array(labels, type=pa.string())
+            )
+
+        cols: dict[str, pa.Array] = {}
+        for name, value in constant.items():
+            if isinstance(value, str):
+                cols[name] = categories(np.zeros(n, np.int8), [value])
+            else:
+                cols[name] = pa.array(np.full(n, value))
+        cols["year"] = pa.array(data["year"].astype(np.int16))
+        cols["moment"] = categories(data["moment"], MOMENTS)
+        cols["post"] = pa.array(data["post"])
+        cols["unit"] = pa.array(posts["unit"][at])
+        for col, labels in (("level", model.levels), ("sector", model.sectors), ("rank", RANKS)):
+            cols[col] = categories(posts[col][at], labels)
+        cols["key"] = pa.array(posts["key"][at])
+        for k in ROSTER_COLUMNS[3:]:
+            cols[k] = categories(data[k], [*GRADES, "none"]) if k == "grade" else pa.array(data[k])
+        cols["bodies"] = categories(posts["bodies"][at], posts["body_labels"])
+        return pa.table(cols)
+
+    def _post_columns(self, model: PipelineModel) -> dict:
+        """The columns of every post the roster joins its rows with (by post number, ascending);
+        made once for each version of the structure."""
         version = model.restructuring.version
         if self._posts_table is None or self._posts_table[0] != version:
-            self._posts_table = (version, posts_table(model, names=False))
-        table = self._posts_table[1]
-        at = np.searchsorted(table["post"].to_numpy(), data["post"])
-        df = pd.DataFrame({"year": data["year"].astype(np.int16)})
-        df["moment"] = pd.Categorical.from_codes(data["moment"].astype(np.int64), categories=MOMENTS)
-        df["post"] = data["post"]
-        for col in ("unit", "level", "sector", "rank", "key"):
-            df[col] = table[col].to_numpy()[at] if len(at) else table[col].iloc[:0].to_numpy()
-            if isinstance(table[col].dtype, pd.CategoricalDtype):
-                df[col] = pd.Categorical(df[col], categories=table[col].cat.categories)
-        for k in cols[3:]:
-            df[k] = data[k]
-        df["grade"] = pd.Categorical.from_codes(data["grade"].astype(np.int64), categories=[*GRADES, "none"])
-        bodies = table["bodies"]
-        df["bodies"] = pd.Categorical(
-            bodies.to_numpy()[at] if len(at) else [], categories=bodies.cat.categories
-        )
-        return df
+            table = posts_table(model, names=False)
+            cols = {
+                "post": table["post"].to_numpy(),
+                "unit": table["unit"].to_numpy(),
+                "key": table["key"].to_numpy(),
+                "bodies": table["bodies"].cat.codes.to_numpy(),
+                "body_labels": list(table["bodies"].cat.categories),
+            }
+            for col in ("level", "sector", "rank"):
+                cols[col] = table[col].cat.codes.to_numpy()
+            self._posts_table = (version, cols)
+        return self._posts_table[1]
+
+
+#: the columns of a roster block, in the order written (after the post's own columns, from cadre)
+ROSTER_COLUMNS = (
+    "year",
+    "moment",
+    "post",
+    "cadre",
+    "age",
+    "female",
+    "minority",
+    "local",
+    "years_in_post",
+    "years_in_service",
+    "grade",
+    "times_planned",
+)
+_EMPTY_BLOCK = {
+    "year": np.zeros(0, np.int16),
+    "moment": np.zeros(0, np.int8),
+    "post": np.zeros(0, np.int32),
+    "cadre": np.zeros(0, np.int64),
+    "age": np.zeros(0, np.float32),
+    "female": np.zeros(0, bool),
+    "minority": np.zeros(0, bool),
+    "local": np.zeros(0, bool),
+    "years_in_post": np.zeros(0, np.int16),
+    "years_in_service": np.zeros(0, np.int16),
+    "grade": np.zeros(0, np.int8),
+    "times_planned": np.zeros(0, np.int8),
+}
 
 
 def roster_posts(model: PipelineModel) -> np.ndarray:

@@ -455,11 +455,23 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "cpu_features": cpu_features(),
         "pandas": pd.__version__,
         "mesa": mesa.__version__,
         "platform": sys.platform,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def cpu_features() -> list[str]:
+    """The processor features numpy's compiled loops use on this machine (e.g. AVX512_ICL): runs
+    with the same seed are identical where these (and the package versions) are the same; numpy's
+    elementary functions (exp, log, ...) may round differently with other features."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__, __cpu_features__
+    except ImportError:  # another numpy layout: unknown
+        return []
+    return [*__cpu_baseline__, *(f for f in __cpu_dispatch__ if __cpu_features__.get(f))]
 
 
 def _write_spooled(parts: list[Path], path: Path) -> None:

@@ -466,7 +466,7 @@ def _write_files(result: RunResult, folder: Path, command: str | None) -> None:
 def cpu_features() -> list[str]:
     """The processor features numpy's compiled loops use on this machine (e.g. AVX512_ICL): runs
     with the same seed are identical where these (and the package versions) are the same; numpy's
-    elementary functions (exp, log, ...) may round differently with other features."""
+    elementary functions (exp, log, ...) and sums may round differently with other features."""
     try:
         from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__, __cpu_features__
     except ImportError:  # another numpy layout: unknown

@@ -733,11 +733,15 @@ def _log_and_tally(
     code[h_idx] = 0
     staff_moved = rows[code > 0]
     code[kept] = k_code
-    post = np.full(len(rows), -1, np.int64)
-    post[kept] = k_post
-    from_post = np.full(len(rows), -1, np.int64)
-    from_post[kept] = k_old
-    sel = np.flatnonzero(code > 0)
+    moves = code > 0
+    sel = np.flatnonzero(moves)
+    # the logged holders' places among the rows logged
+    k_logged = k_code > 0
+    at = (np.cumsum(moves) - 1)[kept[k_logged]]
+    post = np.full(len(sel), -1, np.int64)
+    post[at] = k_post[k_logged]
+    from_post = np.full(len(sel), -1, np.int64)
+    from_post[at] = k_old[k_logged]
     r, where = rows[sel], cur[sel]
     model.events.append(
         model,
@@ -745,11 +749,11 @@ def _log_and_tally(
         kind="restructure",
         cause=(MOVE_CAUSES, code[sel] - 1),
         rows=r,
-        post=post[sel],
+        post=post,
         unit=new_ident[where],
         level=new_level[where],
         sector=c.sector[r],
-        from_post=from_post[sel],
+        from_post=from_post,
         chain=np.full(len(r), -1),
         left=c.grade[r],
     )

@@ -186,7 +186,8 @@ def check_scheduler(scheduler: str | None) -> None:
 
 def simulate_run(spec: RunSpec) -> pd.DataFrame:
     """Run one spec and return its tidy metrics, labelled (run, seed, labels...)."""
-    scenario = load_scenario({**spec.scenario, "output": {"event_log": False}})
+    # metrics only: no event log and no roster (neither changes a metric)
+    scenario = load_scenario({**spec.scenario, "output": {"event_log": False, "holders": "none"}})
     model = PipelineModel(scenario, seed=spec.seed, years=spec.years)
     try:
         model.run()

@@ -281,11 +281,13 @@ class PipelineModel(mesa.Model):
         competence_shift: np.ndarray | float = 0.0,
         female: np.ndarray | None = None,
         entry_age: np.ndarray | None = None,
+        at: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Rows for new cadres in the staff pools of `unit` x `sector` (entrants by default).
 
         `female` and `entry_age`, when given, replace the draws (which are made all the same, so
-        that the stream stays aligned).
+        that the stream stays aligned). With `at`, the rows are written in place into reserved
+        storage of the cadre table from row `at` (see `CadreTable.new_rows`).
         """
         rec = self.scenario.recruitment
         rng = self.stream(stream)
@@ -310,6 +312,7 @@ class PipelineModel(mesa.Model):
         entry_year = np.minimum(self.year, np.floor(self.year - (age - entry_age))).astype(np.int32)
         return self.cadres.new_rows(
             n,
+            at,
             birth=birth,
             female=female,
             minority=minority,
@@ -466,9 +469,14 @@ class PipelineModel(mesa.Model):
         slots = np.repeat(np.arange(self.staff_target.size), self.staff_target.ravel())
         s_unit, s_sector = slots // n_sec, (slots % n_sec).astype(np.int8)
         s_female, s_entry, s_age = self._staff_at_start(len(slots), rng)
-        staff = self.new_cadres(
-            s_unit, s_sector, "init", age=s_age - lead, female=s_female, entry_age=s_entry
+        # holders first (row i holds post i), then the staff: both written in place into storage
+        # sized for both (the staff are drawn first)
+        n_staff = len(slots)
+        self.cadres.reserve(p.n + n_staff)
+        self.new_cadres(
+            s_unit, s_sector, "init", age=s_age - lead, female=s_female, entry_age=s_entry, at=p.n
         )
+        del slots, s_unit, s_sector, s_female, s_entry, s_age
         # post holders: half of the first heads were (re-)elected for a second consecutive term
         # in the post at the congress that opened the term [E]
         second = rng.random(p.n) < 0.5
@@ -488,6 +496,7 @@ class PipelineModel(mesa.Model):
             female=h_female,
             minority_share=init.minority_share_holders,
             competence_shift=shift,
+            at=0,
         )
         holders["post"][:] = np.arange(p.n)
         holders["grade"][:] = p.grade
@@ -498,11 +507,8 @@ class PipelineModel(mesa.Model):
         holders["lead_years"][:] = in_post  # at least the years in the post held now
         holders["entry_year"][:] = np.minimum(holders["entry_year"], self.year - in_post)
         holders["grassroots"][:] |= rng.random(p.n) < 0.5
-        # holders first (row i holds post i), then the staff, written once into storage sized for both
-        self.cadres.reserve(p.n + len(slots))
-        self.cadres.append(holders)
-        self.cadres.append(staff)
-        del holders, staff
+        del holders
+        self.cadres.extend_to(p.n + n_staff)
         p.holder[:] = np.arange(p.n)
         p.term_start[:] = term_start - np.where(second, scen.simulation.term_years, 0)
         c = self.cadres

@@ -133,14 +133,25 @@ class CadreTable:
     def n(self) -> int:
         return self._n
 
-    def new_rows(self, n: int, **values) -> dict[str, np.ndarray]:
-        """Blocks for `n` new cadres with defaults, overridden by `values`; uids assigned."""
+    def new_rows(self, n: int, at: int | None = None, **values) -> dict[str, np.ndarray]:
+        """Blocks for `n` new cadres with defaults, overridden by `values`; uids assigned.
+
+        With `at`, the blocks are storage rows ``at .. at + n`` past the table's end, written in
+        place (no copy of the block is made): room for them must be reserved, and `extend_to`
+        then takes them into the table.
+        """
+        if at is not None and not (self._n <= at and at + n <= len(self._store["uid"])):
+            raise ValueError(f"rows {at}..{at + n} are not reserved rows past the table's end")
         block = {}
         for name, (dtype, shape, fill) in FIELDS.items():
-            block[name] = np.full((n, *shape), fill, dtype=dtype)
+            if at is None:
+                block[name] = np.full((n, *shape), fill, dtype=dtype)
+            else:
+                block[name] = self._store[name][at : at + n]
+                block[name][...] = fill
         for name, value in values.items():
             block[name][...] = value
-        block["uid"] = np.arange(self.next_uid, self.next_uid + n, dtype=np.int64)
+        block["uid"][...] = np.arange(self.next_uid, self.next_uid + n, dtype=np.int64)
         self.next_uid += n
         return block
 
@@ -148,6 +159,13 @@ class CadreTable:
         """Make room for `n` rows in all, with a quarter spare, at once (no copy on later appends)."""
         if n > len(self._store["uid"]):
             self._grow(int(n * 1.25) + 1024)
+
+    def extend_to(self, n: int) -> None:
+        """Take reserved storage rows up to `n` into the table (rows written by ``new_rows(at=)``)."""
+        if not (self._n <= n <= len(self._store["uid"])):
+            raise ValueError(f"{n} rows: not between the table's {self._n} and its storage")
+        self._n = n
+        self._refresh()
 
     def _grow(self, cap: int) -> None:
         for name, (dtype, shape, _fill) in FIELDS.items():

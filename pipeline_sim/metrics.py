@@ -345,6 +345,7 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["bench_strength"] = _ratio(count(kgroup, (n_ready > 0).astype(float)), out["key_posts"])
     out["ready_successors_per_post"] = _ratio(count(kgroup, n_ready.astype(float)), out["key_posts"])
     out["planned_per_post"] = _ratio(count(kgroup, filled_slot.sum(axis=1).astype(float)), out["key_posts"])
+    del ready, grade
 
     # holders of key posts
     held_key = np.flatnonzero(key & (p.holder >= 0))
@@ -427,13 +428,20 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["holder_age_mean"] = _ratio(count(ag, age[arows]), n_all)
     # cadres in service by their own level, sector and rank (3 = staff) and by the grade of the
     # last assessment (k = none), in one pass; everyone else in a last bin
+    # (built in place: cadre-length int64 arrays are the largest temporaries of the year)
     k = len(GRADES)
-    last = recent_grade(model).astype(np.int64)
+    last = recent_grade(model)
     active = c.status == ACTIVE
-    place = (c.level.astype(np.int64) * nS + c.sector) * 4 + c.grade % 4
-    gbin = place * (k + 1) + np.where(last == NO_GRADE, k, last)
+    place = c.level.astype(np.int64)
+    place *= nS
+    place += c.sector
+    place *= 4
+    place += c.grade % 4
+    gbin = place * (k + 1)
+    gbin += np.where(last == NO_GRADE, k, last)
     gbin[~active] = G * 4 * (k + 1)
     counts = np.bincount(gbin, minlength=G * 4 * (k + 1) + 1)[:-1].reshape(G, 4, k + 1)
+    del gbin, last
     # grades of the last assessment, over cadres in service, by their own level and sector
     by_grade = counts[:, :, :k].sum(axis=1).astype(float)
     n_graded = _table(by_grade.sum(axis=1), nL, nS)

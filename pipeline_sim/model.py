@@ -123,6 +123,11 @@ class PipelineModel(mesa.Model):
         self.posts = build_posts(h, self.units)
         self.staff_target = staff_targets(h, self.units)
         self.n_places = self.units.n * len(self.sectors) * 4
+        if self.n_places > np.iinfo(np.int32).max:  # the cadre table keeps place keys as int32
+            raise ValueError(
+                f"{self.units.n:,} units x {len(self.sectors)} sectors x 4 ranks are more places "
+                "than the model can key; lower hierarchy.scale, units or sectors"
+            )
         self.nonlocal_post = self._posts_matching(scenario.rotation.nonlocal_posts)
         # posts are ordered by unit: unit u holds posts unit_post_start[u] ... + unit_post_count[u]
         self.unit_post_count = np.bincount(self.posts.unit, minlength=self.units.n)

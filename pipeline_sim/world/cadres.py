@@ -37,7 +37,7 @@ FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     "sector": (np.int8, (), 0),
     "post": (np.int32, (), -1),  # -1: the staff pool of `unit`
     "grade": (np.int16, (), 0),
-    "place": (np.int64, (), 0),  # (unit * n_sectors + sector) * 4 + rank: see PipelineModel.place_key
+    "place": (np.int32, (), 0),  # (unit * n_sectors + sector) * 4 + rank: see PipelineModel.place_key
     "level": (np.int8, (), 0),
     "post_start": (np.int32, (), 0),  # year the cadre took the current post (or entered service)
     "moved_year": (np.int32, (), -9999),  # last year of an appointment

@@ -34,6 +34,7 @@ from pipeline_sim.folders import (
     staging,
     try_claim,
 )
+from pipeline_sim.memory import release_free_memory
 from pipeline_sim.metrics import ALL
 from pipeline_sim.model import PipelineModel
 from pipeline_sim.parquet import write_frame
@@ -259,20 +260,6 @@ def _run_one(
     del model
     release_free_memory()
     return out
-
-
-def release_free_memory() -> None:
-    """Give the memory a finished replication freed back to the system (glibc's malloc_trim), so
-    that the next one starts from the live data only instead of from the heap's high-water mark.
-    Elsewhere (or without glibc) it does nothing."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _run_parallel(scenario: Scenario, seeds: list[int], years: int | None, workers: int, on_year, paths):

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline_sim.memory import release_free_memory
 from pipeline_sim.metrics import ALL
 from pipeline_sim.model import PipelineModel
 from pipeline_sim.scenario import load_scenario
@@ -194,6 +195,8 @@ def simulate_run(spec: RunSpec) -> pd.DataFrame:
         m = add_rotations(model.metrics_frame())
     finally:
         model.close()  # no reference cycle keeps a finished model alive in a worker
+    del model
+    release_free_memory()
     m.insert(0, "seed", np.int64(spec.seed))
     m.insert(0, "run", spec.run_id)
     for i, (key, value) in enumerate(spec.labels.items()):

@@ -12,7 +12,8 @@ from scipy.special import ndtr, ndtri
 
 from pipeline_sim import metrics as metric_defs
 from pipeline_sim.events import EventLog
-from pipeline_sim.kernels import expand_ranges, order_within_groups_hinted, small_pages
+from pipeline_sim.kernels import expand_ranges, order_within_groups_hinted
+from pipeline_sim.memory import small_pages
 from pipeline_sim.metrics import ALL, Chains, Tally, year_metrics
 from pipeline_sim.processes import DEFAULT_PLAN
 from pipeline_sim.processes import assessment as assessment_phase

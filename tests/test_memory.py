@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import tracemalloc
 import weakref
+
+import pytest
 
 from pipeline_sim import PipelineModel, run
 
@@ -55,3 +60,20 @@ def test_several_replications_do_not_grow_memory():
     # by the results of the extra replications only (loose bounds)
     assert left[4] < 0.1 * peaks[1], (peaks, left)
     assert peaks[4] - peaks[1] < results[4] - results[1] + 0.25 * peaks[1], (peaks, results)
+
+
+@pytest.mark.parametrize("env, advised", [(None, "False"), ("1", "True")])
+def test_numpy_huge_page_advice_is_off_unless_the_user_chose(env, advised):
+    code = (
+        "import numpy as np\n"
+        "from pipeline_sim import PipelineModel\n"
+        "PipelineModel({'hierarchy': {'preset': 'teaching'}}, seed=1, years=1)\n"
+        "print(np._core.multiarray._get_madvise_hugepage())\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env is not None:
+        environ["NUMPY_MADVISE_HUGEPAGE"] = env
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == advised

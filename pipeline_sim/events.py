@@ -227,6 +227,8 @@ class EventLog:
         written to Parquet without going through pandas."""
         import pyarrow as pa
 
+        from pipeline_sim.parquet import constant_columns, dictionary
+
         data = self.columns()
         n = len(data["cadre"])
 
@@ -240,16 +242,9 @@ class EventLog:
                     np.where(codes >= 0, remap[np.maximum(codes, 0)], -1),
                     [values[i] for i in used],
                 )
-            small = pa.int8() if len(values) < 128 else pa.int32()
-            indices = pa.array(codes, type=small, mask=codes < 0)
-            return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
+            return dictionary(codes, values)
 
-        cols: dict[str, pa.Array] = {}
-        for name, value in constant.items():
-            if isinstance(value, str):
-                cols[name] = categories(np.zeros(n, np.int64), [value])
-            else:
-                cols[name] = pa.array(np.full(n, value))
+        cols = constant_columns(n, constant)
         for col in COLUMNS:
             v = data[col]
             if col in ("kind", "cause"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -17,6 +18,25 @@ def system_allocator() -> None:
     reuses it. The setting is Arrow's, for the whole process."""
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         pa.set_memory_pool(pa.system_memory_pool())
+
+
+def dictionary(codes, labels) -> pa.DictionaryArray:
+    """A category column: integer `codes` into `labels` (-1: none)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    labels = list(labels)
+    small = pa.int8() if len(labels) < 128 else pa.int32()
+    indices = pa.array(codes, type=small, mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(labels, type=pa.string()))
+
+
+def constant_columns(n: int, constant: dict) -> dict[str, pa.Array]:
+    """Columns of `n` rows holding one value each (e.g. scenario, rep, seed); text as a category."""
+    return {
+        name: dictionary(np.zeros(n, np.int64), [value])
+        if isinstance(value, str)
+        else pa.array(np.full(n, value))
+        for name, value in constant.items()
+    }
 
 
 def options(schema: pa.Schema) -> dict:

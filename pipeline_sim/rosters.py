@@ -113,6 +113,8 @@ class Rosters:
         `constant` columns of one value each (e.g. scenario, rep, seed)."""
         import pyarrow as pa
 
+        from pipeline_sim.parquet import constant_columns, dictionary
+
         if self.blocks:
             data = {k: np.concatenate([b[k] for b in self.blocks]) for k in ROSTER_COLUMNS}
         else:
@@ -121,29 +123,17 @@ class Rosters:
         at = np.searchsorted(posts["post"], data["post"])
         n = len(at)
 
-        def categories(codes: np.ndarray, labels) -> pa.Array:
-            labels = list(labels)
-            small = np.int8 if len(labels) < 128 else np.int32
-            return pa.DictionaryArray.from_arrays(
-                pa.array(np.asarray(codes, small)), pa.array(labels, type=pa.string())
-            )
-
-        cols: dict[str, pa.Array] = {}
-        for name, value in constant.items():
-            if isinstance(value, str):
-                cols[name] = categories(np.zeros(n, np.int8), [value])
-            else:
-                cols[name] = pa.array(np.full(n, value))
+        cols = constant_columns(n, constant)
         cols["year"] = pa.array(data["year"].astype(np.int16))
-        cols["moment"] = categories(data["moment"], MOMENTS)
+        cols["moment"] = dictionary(data["moment"], MOMENTS)
         cols["post"] = pa.array(data["post"])
         cols["unit"] = pa.array(posts["unit"][at])
         for col, labels in (("level", model.levels), ("sector", model.sectors), ("rank", RANKS)):
-            cols[col] = categories(posts[col][at], labels)
+            cols[col] = dictionary(posts[col][at], labels)
         cols["key"] = pa.array(posts["key"][at])
         for k in ROSTER_COLUMNS[3:]:
-            cols[k] = categories(data[k], [*GRADES, "none"]) if k == "grade" else pa.array(data[k])
-        cols["bodies"] = categories(posts["bodies"][at], posts["body_labels"])
+            cols[k] = dictionary(data[k], [*GRADES, "none"]) if k == "grade" else pa.array(data[k])
+        cols["bodies"] = dictionary(posts["bodies"][at], posts["body_labels"])
         return pa.table(cols)
 
     def _post_columns(self, model: PipelineModel) -> dict:

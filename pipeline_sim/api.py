@@ -472,8 +472,11 @@ def cpu_features() -> list[str]:
     elementary functions (exp, log, ...) and sums may round differently with other features."""
     try:
         from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__, __cpu_features__
-    except ImportError:  # another numpy layout: unknown
-        return []
+    except ImportError:
+        try:  # numpy < 2
+            from numpy.core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__, __cpu_features__
+        except ImportError:  # another layout: unknown
+            return []
     return [*__cpu_baseline__, *(f for f in __cpu_dispatch__ if __cpu_features__.get(f))]
 
 

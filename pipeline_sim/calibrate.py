@@ -49,6 +49,7 @@ from pipeline_sim.experiment import (
     in_python_words,
     prepare_folder,
 )
+from pipeline_sim.memory import release_free_memory
 from pipeline_sim.scenario import Scenario, ScenarioError, dumps_toml, load_scenario, scenario_to_dict
 from pipeline_sim.scenario.loader import structure_size
 from pipeline_sim.scenario.schema import check_seeds
@@ -161,6 +162,8 @@ def run_statistics(spec: CalibrationSpec) -> pd.DataFrame:
         out = Outputs.from_model(model, spec.level_factor)
     finally:
         model.close()
+    del model
+    release_free_memory()
     rows = []
     for tid, name, group in spec.requests:
         s = STATISTICS[name].series(out, group)

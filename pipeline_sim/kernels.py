@@ -37,7 +37,7 @@ def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.
     groups = np.asarray(groups)
     scores = np.asarray(scores, dtype=np.float64)
     n = len(groups)
-    if hint is None or n == 0 or len(hint) != n:
+    if hint is None or n == 0 or len(hint) != n or not _is_permutation(hint):
         return order_within_groups(groups, scores)
     lo, hi = float(scores.min()), float(scores.max())
     if not (int(groups.max()) < (1 << 24) and int(groups.min()) >= 0 and np.isfinite(lo + hi)):
@@ -52,6 +52,15 @@ def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.
         tied = order[at]
         order[at] = tied[np.lexsort((tied, key[tied]))]
     return order
+
+
+def _is_permutation(order: np.ndarray) -> bool:
+    n = len(order)
+    if n == 0:
+        return True
+    if order.min() < 0 or order.max() >= n:
+        return False
+    return bool((np.bincount(order, minlength=n) == 1).all())
 
 
 def group_rank(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:

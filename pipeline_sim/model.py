@@ -123,12 +123,7 @@ class PipelineModel(mesa.Model):
         self.units = build_units(h, self.stream("hierarchy"))
         self.posts = build_posts(h, self.units)
         self.staff_target = staff_targets(h, self.units)
-        self.n_places = self.units.n * len(self.sectors) * 4
-        if self.n_places > np.iinfo(np.int32).max:  # the cadre table keeps place keys as int32
-            raise ValueError(
-                f"{self.units.n:,} units x {len(self.sectors)} sectors x 4 ranks are more places "
-                "than the model can key; lower hierarchy.scale, units or sectors"
-            )
+        self.n_places = self.count_places()
         self.nonlocal_post = self._posts_matching(scenario.rotation.nonlocal_posts)
         # posts are ordered by unit: unit u holds posts unit_post_start[u] ... + unit_post_count[u]
         self.unit_post_count = np.bincount(self.posts.unit, minlength=self.units.n)
@@ -191,6 +186,17 @@ class PipelineModel(mesa.Model):
         self._selection.clear()
         self.year_cache.clear()
         self.tally.reset()
+
+    def count_places(self) -> int:
+        """Places (unit, sector, rank) of the structure; their keys must fit the cadre table's
+        int32 column."""
+        n = self.units.n * len(self.sectors) * 4
+        if n > np.iinfo(np.int32).max:
+            raise ValueError(
+                f"{self.units.n:,} units x {len(self.sectors)} sectors x 4 ranks are more places "
+                "than the model can key; lower hierarchy.scale, units or sectors"
+            )
+        return n
 
     def place_key(self, unit: np.ndarray, sector: np.ndarray, rank: np.ndarray) -> np.ndarray:
         """One integer per (unit, sector, rank) place, ordered by unit first."""

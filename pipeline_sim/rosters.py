@@ -262,6 +262,8 @@ def names_of_posts(parts: dict, sectors: list[str], model: PipelineModel | None 
     """'Province 12 › District 3 · deputy party secretary 2' from `post_name_parts` (`model`: to
     name the units of a units table kept there)."""
     if not isinstance(parts["unit_names"], np.ndarray):
+        if model is None:
+            raise ValueError("names_of_posts: parts that keep a units table need the model to name it")
         parts = {**parts, "unit_names": unit_names(model, parts["unit_names"])}
     kinds = np.array(
         [

@@ -82,7 +82,7 @@ def test_results_scenario_manifest_and_summary(workdir, first_run):
     assert manifest["seeds"] == [1]
     assert manifest["years"] == [2021, 2022]
     # what identical results across machines depend on
-    assert manifest["numpy"] and isinstance(manifest["cpu_features"], list)
+    assert manifest["numpy"] and manifest["cpu_features"], "numpy's loops run on some processor features"
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == ["outcome", "unit", "provincial", "district", "commune", "all"]
     gaps = summary.set_index("outcome").loc["Succession gaps"]

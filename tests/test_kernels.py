@@ -118,3 +118,10 @@ def test_the_hinted_order_is_the_unhinted_order_whatever_the_hint(data):
     assert np.array_equal(order_within_groups_hinted(groups, scores, None), want)
     # equal keys keep their input order: a stable sort, the same on every machine
     assert np.array_equal(want, np.lexsort((np.arange(n), -scores, groups)))
+
+
+def test_a_hint_that_is_not_a_permutation_is_not_used():
+    groups, scores = np.array([0, 0, 1]), np.array([1.0, 2.0, 0.5])
+    want = order_within_groups(groups, scores)
+    for hint in (np.array([0, 0, 1]), np.array([0, 1, 3]), np.array([0, 1])):
+        assert np.array_equal(order_within_groups_hinted(groups, scores, hint), want)

@@ -65,10 +65,13 @@ def test_several_replications_do_not_grow_memory():
 @pytest.mark.parametrize("env, advised", [(None, "False"), ("1", "True")])
 def test_numpy_huge_page_advice_is_off_unless_the_user_chose(env, advised):
     code = (
-        "import numpy as np\n"
+        "try:\n"
+        "    from numpy._core.multiarray import _get_madvise_hugepage\n"
+        "except ImportError:\n"
+        "    from numpy.core.multiarray import _get_madvise_hugepage\n"
         "from pipeline_sim import PipelineModel\n"
         "PipelineModel({'hierarchy': {'preset': 'teaching'}}, seed=1, years=1)\n"
-        "print(np._core.multiarray._get_madvise_hugepage())\n"
+        "print(_get_madvise_hugepage())\n"
     )
     environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     if env is not None:

@@ -92,7 +92,8 @@ class Restructuring:
         #: first year of every post and unit, by ident
         self.post_first_year = np.full(model.posts.n, model.first_year, np.int32)
         self.unit_first_year = np.full(model.units.n, model.first_year, np.int32)
-        #: posts and units removed by restructuring: blocks of their output columns
+        #: posts and units removed by restructuring: blocks of their output columns, with what
+        #: names them (the parts of post names; the units table they were part of)
         self.retired_posts: list[tuple[pd.DataFrame, dict]] = []
         self.retired_units: list[tuple[dict, Any, np.ndarray]] = []  # (columns, units table, rows)
         #: changes by one each time the posts or units change (for tables derived from them)
@@ -217,7 +218,7 @@ def rebuild_indexes(model: PipelineModel) -> None:
 
     u, p = model.units, model.posts
     model.restructuring.version += 1
-    model.n_places = u.n * len(model.sectors) * 4
+    model.n_places = model.count_places()
     model.nonlocal_post = model._posts_matching(model.scenario.rotation.nonlocal_posts)
     model.unit_post_count = np.bincount(p.unit, minlength=u.n)
     model.unit_post_start = np.r_[0, np.cumsum(model.unit_post_count)[:-1]]

@@ -16,14 +16,23 @@ def order_within_groups(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """
     groups = np.asarray(groups)
     scores = np.asarray(scores, dtype=np.float64)
-    n = len(groups)
-    if n == 0:
+    if len(groups) == 0:
         return np.zeros(0, dtype=np.int64)
+    key = _composite_key(groups, scores)
+    if key is None:
+        return np.lexsort((-scores, groups))
+    return np.argsort(key, kind="stable")
+
+
+def _composite_key(groups: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
+    """One float per element ordering by group, then by score highest first (see
+    `order_within_groups`), or None where it would not be exact (groups from 2**24 on, negative
+    groups, scores not finite). `groups` is not empty."""
     lo, hi = float(scores.min()), float(scores.max())
-    if int(groups.max()) < (1 << 24) and int(groups.min()) >= 0 and np.isfinite(lo + hi):
-        frac = (scores - lo) / (hi - lo if hi > lo else 1.0)
-        return np.argsort(groups + (1.0 - frac) * 0.999, kind="stable")
-    return np.lexsort((-scores, groups))
+    if not (int(groups.max()) < (1 << 24) and int(groups.min()) >= 0 and np.isfinite(lo + hi)):
+        return None
+    frac = (scores - lo) / (hi - lo if hi > lo else 1.0)
+    return groups + (1.0 - frac) * 0.999
 
 
 def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.ndarray | None) -> np.ndarray:
@@ -39,11 +48,9 @@ def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.
     n = len(groups)
     if hint is None or n == 0 or len(hint) != n or not _is_permutation(hint):
         return order_within_groups(groups, scores)
-    lo, hi = float(scores.min()), float(scores.max())
-    if not (int(groups.max()) < (1 << 24) and int(groups.min()) >= 0 and np.isfinite(lo + hi)):
+    key = _composite_key(groups, scores)
+    if key is None:
         return order_within_groups(groups, scores)
-    frac = (scores - lo) / (hi - lo if hi > lo else 1.0)
-    key = groups + (1.0 - frac) * 0.999  # exactly order_within_groups' key
     order = hint[np.argsort(key[hint], kind="stable")]
     ordered = key[order]
     tie = ordered[1:] == ordered[:-1]

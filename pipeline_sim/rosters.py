@@ -118,7 +118,7 @@ class Rosters:
         if self.blocks:
             data = {k: np.concatenate([b[k] for b in self.blocks]) for k in ROSTER_COLUMNS}
         else:
-            data = {k: np.zeros(0, b.dtype) for k, b in _EMPTY_BLOCK.items()}
+            data = {k: np.zeros(0, t) for k, t in ROSTER_TYPES.items()}
         posts = self._post_columns(model)
         at = np.searchsorted(posts["post"], data["post"])
         n = len(at)
@@ -155,35 +155,23 @@ class Rosters:
         return self._posts_table[1]
 
 
-#: the columns of a roster block, in the order written (after the post's own columns, from cadre)
-ROSTER_COLUMNS = (
-    "year",
-    "moment",
-    "post",
-    "cadre",
-    "age",
-    "female",
-    "minority",
-    "local",
-    "years_in_post",
-    "years_in_service",
-    "grade",
-    "times_planned",
-)
-_EMPTY_BLOCK = {
-    "year": np.zeros(0, np.int16),
-    "moment": np.zeros(0, np.int8),
-    "post": np.zeros(0, np.int32),
-    "cadre": np.zeros(0, np.int64),
-    "age": np.zeros(0, np.float32),
-    "female": np.zeros(0, bool),
-    "minority": np.zeros(0, bool),
-    "local": np.zeros(0, bool),
-    "years_in_post": np.zeros(0, np.int16),
-    "years_in_service": np.zeros(0, np.int16),
-    "grade": np.zeros(0, np.int8),
-    "times_planned": np.zeros(0, np.int8),
+#: the columns of a roster block and their types, in the order written (after the post's own
+#: columns, from cadre)
+ROSTER_TYPES = {
+    "year": np.int16,
+    "moment": np.int8,
+    "post": np.int32,
+    "cadre": np.int64,
+    "age": np.float32,
+    "female": np.bool_,
+    "minority": np.bool_,
+    "local": np.bool_,
+    "years_in_post": np.int16,
+    "years_in_service": np.int16,
+    "grade": np.int8,
+    "times_planned": np.int8,
 }
+ROSTER_COLUMNS = tuple(ROSTER_TYPES)
 
 
 def roster_posts(model: PipelineModel) -> np.ndarray:

@@ -715,8 +715,8 @@ def _log_and_tally(
     transferred,
     old_post,
 ) -> None:
-    """Event-log rows and tallies of every move of the event, by the place left. (Works on the
-    holders' and the staff's own arrays: a full-size temporary costs more than the arithmetic.)"""
+    """Event-log rows (one block, in row order) and tallies of every move of the event, by the
+    place left."""
     c, p, u = model.cadres, model.posts, model.units
     # holders who keep a post: cause by rank and unit, logged when the post's number changes
     kept = h_idx[~stepped]

@@ -90,10 +90,11 @@ class EventLog:
         self._finished = True
 
     def _codes(self, values, n: int, column: str) -> np.ndarray:
-        """Codes of `values`: one name, an array of names, or (names, index of each row's name)."""
+        """Codes of `values`: one name (one code for the block), an array of names, or (names,
+        index of each row's name)."""
         vocab = self.vocab[column]
         if isinstance(values, str):
-            return np.full(n, vocab.setdefault(values, len(vocab)), dtype=np.int16)
+            return np.int16(vocab.setdefault(values, len(vocab)))
         if isinstance(values, tuple):
             names, index = values
             used = np.zeros(len(names), dtype=bool)
@@ -138,7 +139,7 @@ class EventLog:
         if kind in NO_PLACE_LEFT:
             left = np.full(n, -1, dtype=np.int16)
         if from_post is None:
-            from_ident = np.full(n, -1, np.int64)
+            from_ident = np.int64(-1)  # one value for the block
         else:
             from_post = np.asarray(from_post, dtype=np.int64)
             from_ident = np.where(from_post >= 0, p.ident[np.maximum(from_post, 0)], -1)
@@ -153,7 +154,7 @@ class EventLog:
             level=u.level[unit],
             sector=np.where(has_post, p.sector[safe], c.sector[rows]),
             from_post=from_ident,
-            chain=np.full(n, -1) if chain is None else np.asarray(chain),
+            chain=np.int64(-1) if chain is None else np.asarray(chain),
             left=left,
         )
 
@@ -182,7 +183,9 @@ class EventLog:
             return
         c = model.cadres
         left = np.asarray(left, dtype=np.int16)
-        age = np.floor(year + 0.5 - c.birth[rows])
+        age = np.take(c.birth, rows)  # a copy: whole years of age at the event, in place
+        np.subtract(year + 0.5, age, out=age)
+        np.floor(age, out=age)
         np.clip(age, -1, 127, out=age)
         place = np.where(left >= 0, left, -4)  # none: -1 // 4 and -1 % 4 below
 
@@ -191,7 +194,7 @@ class EventLog:
 
         self.blocks.append(
             {
-                "year": np.full(n, year, dtype=np.int32),
+                "year": np.int32(year),  # one value for the block (see `columns`)
                 "kind": self._codes(kind, n, "kind"),
                 "cause": self._codes(cause, n, "cause"),
                 "cadre": col(c.uid[rows], np.int64),
@@ -205,7 +208,7 @@ class EventLog:
                 "female": c.female[rows],
                 "from_level": (place // 4).astype(np.int8),
                 "from_rank": np.where(left >= 0, place % 4, -1).astype(np.int8),
-                "at_congress": np.full(n, getattr(model, "phase", None) == "congress"),
+                "at_congress": np.bool_(getattr(model, "phase", None) == "congress"),
             }
         )
 
@@ -214,10 +217,18 @@ class EventLog:
         events of one phase at one moment) by cadre, which also makes the file much smaller."""
         if not self.blocks:
             return {col: np.zeros(0, dtype=np.int64) for col in COLUMNS}
-        block = np.repeat(np.arange(len(self.blocks)), [len(b["cadre"]) for b in self.blocks])
+        sizes = [len(b["cadre"]) for b in self.blocks]
+        block = np.repeat(np.arange(len(self.blocks)), sizes)
         order = np.lexsort((np.concatenate([b["cadre"] for b in self.blocks]), block))
         del block
-        return {col: np.concatenate([b[col] for b in self.blocks])[order] for col in COLUMNS}
+
+        def column(col: str) -> np.ndarray:
+            # a column with one value for a block (year, at_congress, often kind) is kept as that
+            # value until here
+            parts = [np.broadcast_to(b[col], (k,)) for b, k in zip(self.blocks, sizes, strict=True)]
+            return np.concatenate(parts)[order]
+
+        return {col: column(col) for col in COLUMNS}
 
     def to_arrow(
         self, levels: list[str], sectors: list[str], drop_unused: bool = True, **constant

@@ -10,9 +10,10 @@ def order_within_groups(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
     Uses one sort of a composite float key when the groups are below 2**24; the key resolves
     scores to about 1e-8 of their range (at most 2**-28 per group step), so scores closer than that
-    count as equal. Otherwise a two-key lexsort. Equal keys keep their input order: the sort is
-    stable, so the order does not depend on the machine (numpy's default sort leaves ties in an
-    order that differs between processors with and without AVX-512).
+    count as equal. Otherwise a two-key lexsort. Equal keys keep their input order, so the order
+    does not depend on the machine (numpy's default sort leaves ties in an order that differs
+    between processors with and without AVX-512): a stable sort on small inputs; on large ones,
+    numpy's faster default sort, with every run of equal keys then put back in input order.
     """
     groups = np.asarray(groups)
     scores = np.asarray(scores, dtype=np.float64)
@@ -21,7 +22,26 @@ def order_within_groups(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
     key = _composite_key(groups, scores)
     if key is None:
         return np.lexsort((-scores, groups))
-    return np.argsort(key, kind="stable")
+    if len(key) < _QUICK_FROM:
+        return np.argsort(key, kind="stable")
+    # numpy's default sort is faster on large inputs; its order of equal keys, which differs
+    # between processors, is then replaced by their input order: the stable sort's result
+    return _ties_in_input_order(np.argsort(key), key)
+
+
+#: from this many elements, `order_within_groups` sorts with numpy's default sort (see there)
+_QUICK_FROM = 10_000
+
+
+def _ties_in_input_order(order: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """`order` (a permutation sorting `key`) with every run of equal keys put in input order."""
+    ordered = key[order]
+    tie = ordered[1:] == ordered[:-1]
+    if tie.any():
+        at = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+        tied = order[at]
+        order[at] = tied[np.lexsort((tied, key[tied]))]
+    return order
 
 
 def _composite_key(groups: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
@@ -51,14 +71,7 @@ def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.
     key = _composite_key(groups, scores)
     if key is None:
         return order_within_groups(groups, scores)
-    order = hint[np.argsort(key[hint], kind="stable")]
-    ordered = key[order]
-    tie = ordered[1:] == ordered[:-1]
-    if tie.any():  # runs of equal keys, each in input order
-        at = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
-        tied = order[at]
-        order[at] = tied[np.lexsort((tied, key[tied]))]
-    return order
+    return _ties_in_input_order(hint[np.argsort(key[hint], kind="stable")], key)
 
 
 def _is_permutation(order: np.ndarray) -> bool:
@@ -95,17 +108,18 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
 
 def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_inverse=True)`` for non-negative integers: the distinct values
-    ascending and each value's position among them. Without a sort when the values' range is not
-    much larger than their number (a table lookup is then linear)."""
+    ascending and each value's position among them. Without a sort when the values' range is at
+    most about a hundred times their number (e.g. cadre rows of a few thousand pairs): a table over
+    the range is then cheaper than sorting, as only its entries at the values are written."""
     values = np.asarray(values)
     n = len(values)
-    if n == 0 or values.min() < 0 or values.max() > 4 * n + 1024:
+    if n == 0 or values.min() < 0 or values.max() > 128 * n + 4096:
         return np.unique(values, return_inverse=True)
     present = np.zeros(int(values.max()) + 1, dtype=bool)
     present[values] = True
     distinct = np.flatnonzero(present)
-    code = np.cumsum(present, dtype=np.int64)
-    code -= 1
+    code = np.empty(len(present), dtype=np.int64)  # read only where present
+    code[distinct] = np.arange(len(distinct))
     return distinct, code[values]
 
 

@@ -120,6 +120,28 @@ def test_the_hinted_order_is_the_unhinted_order_whatever_the_hint(data):
     assert np.array_equal(want, np.lexsort((np.arange(n), -scores, groups)))
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([3, 50, 5000]), st.sampled_from([2, 40, 10**6]))
+def test_large_inputs_keep_ties_in_input_order(seed, n_groups, n_scores):
+    """From `_QUICK_FROM` elements on, numpy's default sort is used and its ties are then put back
+    in input order: the same order as a stable sort, with few or many ties."""
+    from pipeline_sim.kernels import _QUICK_FROM
+
+    rng = np.random.default_rng(seed)
+    n = _QUICK_FROM + int(rng.integers(0, 5000))
+    groups = rng.integers(0, n_groups, n)
+    scores = rng.integers(0, n_scores, n) / 7.0
+    order = order_within_groups(groups, scores)
+    assert np.array_equal(order, np.lexsort((np.arange(n), -scores, groups)))
+    assert np.array_equal(group_rank(groups, scores)[order], _runs(groups[order]))
+
+
+def _runs(sorted_groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal values."""
+    start = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    return np.arange(len(sorted_groups)) - np.repeat(start, np.diff(np.r_[start, len(sorted_groups)]))
+
+
 def test_a_hint_that_is_not_a_permutation_is_not_used():
     groups, scores = np.array([0, 0, 1]), np.array([1.0, 2.0, 0.5])
     want = order_within_groups(groups, scores)

@@ -357,8 +357,8 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     cur = c.unit[rows].astype(np.int64)
     old_post = c.post[rows].astype(np.int64)
     is_holder = old_post >= 0
-    old_rank = (c.grade[rows] % 4).astype(np.int64)
-    sector = c.sector[rows].astype(np.int64)
+    old_rank = (c.grade[rows] % 4).astype(np.int8)  # small types for the whole service's arrays;
+    sector = c.sector[rows]  # the holders' copies below are int64
     score = np.zeros(len(rows))  # holders compete by the selection rule; staff need no score
     score[is_holder] = selection_score(
         model, rows[is_holder], INDEX_RULE[scen.appointment.selection], "restructure"
@@ -386,8 +386,8 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     new_level = tree.level
     q = state.quota[new_level]  # [unit, sector, rank]
     h_idx = np.flatnonzero(is_holder)
-    h_unit, h_sec, h_score = cur[h_idx], sector[h_idx], score[h_idx]
-    claim = old_rank[h_idx].copy()
+    h_unit, h_sec, h_score = cur[h_idx], sector[h_idx].astype(np.int64), score[h_idx]
+    claim = old_rank[h_idx].astype(np.int64)
     placed = np.full(len(h_idx), -1, np.int64)  # rank taken
     surplus_cand = np.zeros(len(h_idx), dtype=bool)
     leftover = np.zeros(len(h_idx), dtype=bool)
@@ -545,6 +545,7 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
 
     # 9. cadres
     _move_cadres(model, rows, h_idx, cur, seat, stepped, same_run)
+    del rows, cur, old_post, is_holder, old_rank, sector, score, transferred  # not needed below
     _remap_posts_of_cadres(model, old_to_new)
     others_rows = np.flatnonzero(c.status != ACTIVE)  # rows of those who left point at units too
     c.unit[others_rows] = image[c.unit[others_rows]]
@@ -676,13 +677,13 @@ def _move_cadres(model: PipelineModel, rows, h_idx, cur, seat, stepped, same_run
     c.unit[rows] = unit
     c.level[rows] = u.level[unit]
     c.locality[rows] = u.locality[unit]
-    post = np.full(len(rows), -1, np.int64)
+    post = np.full(len(rows), -1, np.int32)
     post[h_idx[~stepped]] = seat[~stepped]
     c.post[rows] = post
     held = post >= 0
     grade = np.where(held, p.grade[np.maximum(post, 0)], grade_of(u.level[unit], STAFF_RANK))
     c.grade[rows] = grade
-    c.place[rows] = model.place_key(unit.astype(np.int64), c.sector[rows], grade % 4)
+    c.place[rows] = model.place_key(unit.astype(np.int64, copy=False), c.sector[rows], grade % 4)
     # a holder who lost the post is in the staff pool, with nothing left to remove them from
     out = rows[h_idx[stepped]]
     c.pending_removal[out] = False
@@ -735,27 +736,27 @@ def _log_and_tally(
     staff_moved = rows[code > 0]
     code[kept] = k_code
     moves = code > 0
-    sel = np.flatnonzero(moves)
-    # the logged holders' places among the rows logged
+    # posts of the logged holders (the log's own types: no copies in `append`)
     k_logged = k_code > 0
-    at = (np.cumsum(moves) - 1)[kept[k_logged]]
-    post = np.full(len(sel), -1, np.int64)
-    post[at] = k_post[k_logged]
-    from_post = np.full(len(sel), -1, np.int64)
-    from_post[at] = k_old[k_logged]
-    r, where = rows[sel], cur[sel]
+    post = np.full(len(rows), -1, np.int32)
+    post[kept[k_logged]] = k_post[k_logged]
+    from_post = np.full(len(rows), -1, np.int32)
+    from_post[kept[k_logged]] = k_old[k_logged]
+    post, from_post = post[moves], from_post[moves]
+    r, where, cause_of = rows[moves], cur[moves], code[moves] - 1
+    del moves
     model.events.append(
         model,
         year=model.year,
         kind="restructure",
-        cause=(MOVE_CAUSES, code[sel] - 1),
+        cause=(MOVE_CAUSES, cause_of),
         rows=r,
         post=post,
-        unit=new_ident[where],
-        level=new_level[where],
+        unit=new_ident.astype(np.int32)[where],
+        level=new_level.astype(np.int8)[where],
         sector=c.sector[r],
         from_post=from_post,
-        chain=np.full(len(r), -1),
+        chain=np.int64(-1),
         left=c.grade[r],
     )
     for k, cause in enumerate(MOVE_CAUSES, start=1):

@@ -13,7 +13,7 @@ from scipy.special import ndtr, ndtri
 from pipeline_sim import metrics as metric_defs
 from pipeline_sim.events import EventLog
 from pipeline_sim.kernels import expand_ranges, order_within_groups_hinted
-from pipeline_sim.memory import small_pages
+from pipeline_sim.memory import reuse_freed_memory, small_pages
 from pipeline_sim.metrics import ALL, Chains, Tally, year_metrics
 from pipeline_sim.processes import DEFAULT_PLAN
 from pipeline_sim.processes import assessment as assessment_phase
@@ -94,6 +94,7 @@ class PipelineModel(mesa.Model):
         **overrides: Any,
     ):
         small_pages()
+        reuse_freed_memory()
         if overrides or not isinstance(scenario, Scenario):
             base = scenario if not isinstance(scenario, Scenario) else scenario.model_dump(mode="json")
             scenario = load_scenario(base, overrides=overrides)

@@ -80,3 +80,37 @@ def test_numpy_huge_page_advice_is_off_unless_the_user_chose(env, advised):
         [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == advised
+
+
+_HEAP_PROBE = """
+import numpy as np
+from pipeline_sim import PipelineModel
+from pipeline_sim.memory import reuse_freed_memory
+PipelineModel({'hierarchy': {'preset': 'teaching'}}, seed=1, years=1)
+a = np.empty(20 * 2**20 // 8)  # 20 MB, below the 32 MB threshold
+a[:] = 1.0
+at = a.ctypes.data
+for line in open('/proc/self/maps'):
+    if line.rstrip().endswith('[heap]'):
+        lo, hi = (int(x, 16) for x in line.split()[0].split('-'))
+        break
+print(reuse_freed_memory(), lo <= at < hi)
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="glibc's allocator only",
+)
+@pytest.mark.parametrize("user_setting, in_heap", [(None, "True True"), ("131072", "False False")])
+def test_freed_arrays_are_reused_from_the_heap_unless_the_user_set_the_allocator(user_setting, in_heap):
+    """A model sets glibc's thresholds so that arrays of up to 32 MB come from the heap (where freed
+    ones are reused without new page faults) instead of fresh mappings; a user's own MALLOC_*_
+    setting is left alone (a 20 MB array is then mapped afresh, as by glibc's default)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    if user_setting is not None:
+        environ["MALLOC_TOP_PAD_"] = user_setting
+    out = subprocess.run(
+        [sys.executable, "-c", _HEAP_PROBE], env=environ, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == in_heap

@@ -355,7 +355,7 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     # 3. every cadre in service follows their unit
     rows = np.flatnonzero(c.status == ACTIVE)
     cur = c.unit[rows].astype(np.int64)
-    old_post = c.post[rows].astype(np.int64)
+    old_post = c.post[rows]
     is_holder = old_post >= 0
     old_rank = (c.grade[rows] % 4).astype(np.int8)  # small types for the whole service's arrays;
     sector = c.sector[rows]  # the holders' copies below are int64
@@ -387,6 +387,7 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     q = state.quota[new_level]  # [unit, sector, rank]
     h_idx = np.flatnonzero(is_holder)
     h_unit, h_sec, h_score = cur[h_idx], sector[h_idx].astype(np.int64), score[h_idx]
+    del score
     claim = old_rank[h_idx].astype(np.int64)
     placed = np.full(len(h_idx), -1, np.int64)  # rank taken
     surplus_cand = np.zeros(len(h_idx), dtype=bool)
@@ -545,7 +546,7 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
 
     # 9. cadres
     _move_cadres(model, rows, h_idx, cur, seat, stepped, same_run)
-    del rows, cur, old_post, is_holder, old_rank, sector, score, transferred  # not needed below
+    del rows, cur, old_post, is_holder, old_rank, sector, transferred  # not needed below
     _remap_posts_of_cadres(model, old_to_new)
     others_rows = np.flatnonzero(c.status != ACTIVE)  # rows of those who left point at units too
     c.unit[others_rows] = image[c.unit[others_rows]]
@@ -733,27 +734,27 @@ def _log_and_tally(
     renamed = (new_ident[image] != u.ident).astype(np.int8)
     code = np.where(transferred, np.int8(3), renamed[c.unit[rows]])
     code[h_idx] = 0
-    staff_moved = rows[code > 0]
+    staff_moved = code > 0
     code[kept] = k_code
     moves = code > 0
-    # posts of the logged holders (the log's own types: no copies in `append`)
+    r = rows[moves]
+    # the logged holders' posts at their places among the rows logged (in the log's own types,
+    # as the unit and level below: no copies in `append`)
     k_logged = k_code > 0
-    post = np.full(len(rows), -1, np.int32)
-    post[kept[k_logged]] = k_post[k_logged]
-    from_post = np.full(len(rows), -1, np.int32)
-    from_post[kept[k_logged]] = k_old[k_logged]
-    post, from_post = post[moves], from_post[moves]
-    r, where, cause_of = rows[moves], cur[moves], code[moves] - 1
-    del moves
+    at = np.cumsum(moves, dtype=np.int32)[kept[k_logged]] - 1
+    post = np.full(len(r), -1, np.int32)
+    post[at] = k_post[k_logged]
+    from_post = np.full(len(r), -1, np.int32)
+    from_post[at] = k_old[k_logged]
     model.events.append(
         model,
         year=model.year,
         kind="restructure",
-        cause=(MOVE_CAUSES, cause_of),
+        cause=(MOVE_CAUSES, code[moves] - 1),
         rows=r,
         post=post,
-        unit=new_ident.astype(np.int32)[where],
-        level=new_level.astype(np.int8)[where],
+        unit=np.take(new_ident.astype(np.int32), cur)[moves],
+        level=np.take(new_level.astype(np.int8), cur)[moves],
         sector=c.sector[r],
         from_post=from_post,
         chain=np.int64(-1),
@@ -763,7 +764,7 @@ def _log_and_tally(
         hk = k_rows[k_code == k]
         if len(hk) or (code == k).any():
             model.tally.add_cadres(f"restructure_{cause}", hk)
-    model.tally.add_cadres("restructure_staff_moved", staff_moved)
+    model.tally.add_cadres("restructure_staff_moved", rows[staff_moved])
     # holders who lose their post
     out = h_idx[stepped]
     if len(out):

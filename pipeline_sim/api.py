@@ -254,6 +254,7 @@ def _run_one(
         # the posts (with their names) need no cadre: the largest table goes first
         model.close()
         model.cadres = None
+        release_free_memory()  # the heap kept for the years' arrays, before the largest table
         out["posts"] = model.posts_frame() if rep == 0 else pd.DataFrame()
     finally:
         model.close()

@@ -17,7 +17,7 @@ from test_invariants import assert_invariants, hierarchy_tables
 from pipeline_sim import PipelineModel, load_scenario
 from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES
 from pipeline_sim.world.restructuring import kind_of_posts
-from pipeline_sim.world.structure import restructuring_events, tree_steps, unit_tree
+from pipeline_sim.world.structure import largest_remainder, restructuring_events, tree_steps, unit_tree
 
 FEW = settings(
     max_examples=int(__import__("os").environ.get("RESTR_EXAMPLES", 30)),
@@ -494,3 +494,29 @@ def test_replications_in_worker_processes_give_the_same_results(tmp_path):
     two = run(scen, reps=2, seed=3, years=4, workers=2)
     pd.testing.assert_frame_equal(one.metrics, two.metrics)
     pd.testing.assert_frame_equal(one.events.reset_index(drop=True), two.events.reset_index(drop=True))
+
+
+def _largest_remainder_one_at_a_time(target: int, n_kids: np.ndarray) -> np.ndarray:
+    """The rule of `largest_remainder`, one step at a time."""
+    raw = target * n_kids / n_kids.sum()
+    share = np.clip(np.floor(raw).astype(np.int64), 1, n_kids)
+    while share.sum() != target:
+        if share.sum() < target:
+            room = np.flatnonzero(share < n_kids)
+            share[room[np.argmax(raw[room] - share[room])]] += 1
+        else:
+            room = np.flatnonzero(share > 1)
+            share[room[np.argmax(share[room] - raw[room])]] -= 1
+    return share
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=40), st.floats(0, 1))
+def test_merged_units_per_parent_follow_the_largest_remainder_rule(n_kids, where):
+    """Each parent's number of merged units: the largest-remainder rule, steps taken at once
+    exactly as one at a time (ties to the first parent), whatever the target."""
+    kids = np.array(n_kids, np.int64)
+    target = len(kids) + round(where * (kids.sum() - len(kids)))
+    got = largest_remainder(target, kids)
+    assert np.array_equal(got, _largest_remainder_one_at_a_time(target, kids))
+    assert got.sum() == target and (got >= 1).all() and (got <= kids).all()

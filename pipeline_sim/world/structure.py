@@ -155,18 +155,7 @@ def rule_groups(tree: Tree, level: int, target: int) -> np.ndarray:
     parent = tree.parent[members]
     parents, n_kids = np.unique(parent, return_counts=True)
     target = int(min(max(target, len(parents)), len(members)))
-    # largest remainder, at least one per parent, at most its children
-    raw = target * n_kids / n_kids.sum()
-    share = np.clip(np.floor(raw).astype(np.int64), 1, n_kids)
-    while share.sum() != target:
-        if share.sum() < target:
-            room = np.flatnonzero(share < n_kids)
-            gain = raw[room] - share[room]
-            share[room[np.argmax(gain)]] += 1
-        else:
-            room = np.flatnonzero(share > 1)
-            excess = share[room] - raw[room]
-            share[room[np.argmax(excess)]] -= 1
+    share = largest_remainder(target, n_kids)
     # each member's position among its parent's children, then its group within the parent
     which = np.searchsorted(parents, parent)
     order = np.argsort(parent, kind="stable")  # children of a parent, in unit order
@@ -179,6 +168,27 @@ def rule_groups(tree: Tree, level: int, target: int) -> np.ndarray:
     within = np.where(j < big, j // (base + 1), extra + (j - big) // np.maximum(base, 1))
     g0 = np.r_[0, np.cumsum(share)[:-1]]
     return g0[which] + within
+
+
+def largest_remainder(target: int, n_kids: np.ndarray) -> np.ndarray:
+    """Shares of `target` proportional to `n_kids`, each at least 1 and at most its n_kids, that
+    add up to `target` (between len(n_kids) and n_kids.sum()): the floors, then one more at a time
+    to the largest remainder (one less to the largest excess), the first parent on ties.
+
+    One step at a time, a parent's next remainder is one less than its last, so the steps are the
+    largest of all its remainders to come: they are taken at once, in that order."""
+    raw = target * n_kids / n_kids.sum()
+    share = np.clip(np.floor(raw).astype(np.int64), 1, n_kids)
+    short = int(target - share.sum())
+    if short == 0:
+        return share
+    steps = n_kids - share if short > 0 else share - 1  # room of each parent
+    parent = np.repeat(np.arange(len(share)), steps)
+    k = np.arange(len(parent)) - np.repeat(np.cumsum(steps) - steps, steps)  # its k-th step
+    # the remainder before a parent's k-th step up, or its excess before its k-th step down
+    value = raw[parent] - (share[parent] + k) if short > 0 else (share[parent] - k) - raw[parent]
+    taken = parent[np.lexsort((parent, -value))[: abs(short)]]
+    return share + np.sign(short) * np.bincount(taken, minlength=len(share))
 
 
 def scaled_target(target: int, scale: float) -> int:

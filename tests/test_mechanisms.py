@@ -354,3 +354,31 @@ def test_fast_track_sends_young_cadres_to_grassroots_deputy_posts():
     rows = rows_of(model, moves["cadre"].unique())
     assert c.fast_track[rows].all()
     assert (model.year + 0.5 - c.birth[rows] < 35 + 3).all()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"planning.selection": "best_worst_mix"},
+        {"rotation.nonlocal_posts": ["provincial.party.head", "district.party.head"]},
+    ],
+)
+def test_local_planning_pairs_repeat_only_where_the_selector_says_they_may(overrides):
+    """Planning skips removing repeated (post, cadre) pairs when `Selector.may_repeat` says the
+    local pairs cannot repeat: they must then be distinct."""
+    from pipeline_sim.world.operations import Selector
+    from pipeline_sim.world.rules import planning_eligible
+
+    settings = {"hierarchy.scale": 0.05, **overrides}
+    model = PipelineModel("scenarios/baseline.toml", seed=2, years=3, **settings)
+    model.step()
+    model.step()
+    plan = model.scenario.planning
+    sel = Selector(model, planning_eligible(model), plan.selection, "planning")
+    posts = model.posts.key_posts
+    owner, rows, _ = sel.local_pairs(posts, plan.max_level_gap, [2], plan.max_candidates + 3)
+    assert sel.may_repeat(posts) == ("rotation.nonlocal_posts" in overrides)
+    if not sel.may_repeat(posts):
+        key = owner * (model.cadres.n + 1) + rows
+        assert len(np.unique(key)) == len(key)

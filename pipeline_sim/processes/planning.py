@@ -81,10 +81,10 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     ok = sel.admissible(posts, owner, rows)
     ok &= ~(pools[need[owner]] == rows[:, None]).any(axis=1)  # not already in that pool
     owner, rows = owner[ok], rows[ok]
-    # a pair listed twice keeps its first copy
-    _, first = np.unique(owner * (c.n + 1) + rows, return_index=True)
-    first.sort()
-    owner, rows = owner[first], rows[first]
+    if not local or sel.may_repeat(posts):  # a pair listed twice keeps its first copy
+        _, first = np.unique(owner * (c.n + 1) + rows, return_index=True)
+        first.sort()
+        owner, rows = owner[first], rows[first]
     if len(owner) == 0:
         return
     score = sel.scores(posts, owner, rows)

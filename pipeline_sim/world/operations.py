@@ -506,6 +506,12 @@ class Selector:
             owner, rows = np.concatenate([owner, o2])[first], np.concatenate([rows, r2])[first]
         return owner, rows, more
 
+    def may_repeat(self, posts: np.ndarray) -> bool:
+        """Whether `local_pairs` of these posts can list a pair twice: only through the peer
+        units of posts that must be held by non-locals (a post's own groups are distinct places,
+        each cadre is in one place, and the union with the worst-first pairs drops repeats)."""
+        return self.worst is None and bool(self.model.nonlocal_post[posts].any())
+
     def admissible(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return admissible_pairs(self.model, self.eligible, posts[owner], rows)
 

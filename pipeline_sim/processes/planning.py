@@ -92,8 +92,9 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     free_need = free[need].astype(np.int64)
     taken = np.zeros(len(owner), dtype=bool)
     if plan.structure_targets:
+        entries = _pool_entries(model)
         for in_group, target in _target_groups(model):
-            quota = _target_quota(model, need, free_need, prio, in_group, target)
+            quota = _target_quota(model, entries, need, free_need, prio, in_group, target)
             if not quota.any():
                 continue
             pick = np.flatnonzero(~taken & (quota[owner] > 0))
@@ -137,16 +138,24 @@ def _target_groups(model):
     ]
 
 
-def _target_quota(model, need, free_need, prio, in_group, target: float) -> np.ndarray:
-    """Places reserved for a group in the pools `need`, so that at each level the group's share of
-    all pool places approaches `target`: one place in each of as many pools lacking the group as
-    the level's shortfall, highest-priority pools first."""
+def _pool_entries(model):
+    """The pools' filled places as (pool index, post, cadre row), with each pool's level and the
+    number of places at each level."""
     p, pools = model.posts, model.pools
     level_of = p.level[p.key_posts].astype(np.int64)
-    n_levels = model.units.n_levels
-    places = np.bincount(level_of, minlength=n_levels) * pools.shape[1]
+    places = np.bincount(level_of, minlength=model.units.n_levels) * pools.shape[1]
     kk, ss = np.nonzero(pools >= 0)
-    member = in_group(p.key_posts[kk], pools[kk, ss])
+    return kk, p.key_posts[kk], pools[kk, ss], level_of, places
+
+
+def _target_quota(model, entries, need, free_need, prio, in_group, target: float) -> np.ndarray:
+    """Places reserved for a group in the pools `need`, so that at each level the group's share of
+    all pool places approaches `target`: one place in each of as many pools lacking the group as
+    the level's shortfall, highest-priority pools first. `entries`: `_pool_entries`."""
+    p = model.posts
+    kk, post, row, level_of, places = entries
+    n_levels = model.units.n_levels
+    member = in_group(post, row)
     have = np.bincount(level_of[kk[member]], minlength=n_levels)
     shortfall = np.maximum(0, np.ceil(target * places).astype(np.int64) - have)
     has_member = np.zeros(len(p.key_posts), dtype=bool)

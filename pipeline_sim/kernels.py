@@ -109,8 +109,9 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
 def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_inverse=True)`` for non-negative integers: the distinct values
     ascending and each value's position among them. Without a sort when the values' range is at
-    most about a hundred times their number (e.g. cadre rows of a few thousand pairs): a table over
-    the range is then cheaper than sorting, as only its entries at the values are written."""
+    most about a hundred times their number (e.g. the cadre rows of the 100,000 candidate pairs of
+    a national planning phase): a table over the range is then cheaper than sorting, as only its
+    entries at the values are written."""
     values = np.asarray(values)
     n = len(values)
     if n == 0 or values.min() < 0 or values.max() > 128 * n + 4096:

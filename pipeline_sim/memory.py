@@ -3,6 +3,7 @@ depend on for their speed and peak memory (they change no result)."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 
@@ -38,7 +39,10 @@ _heap_set: bool | None = None
 
 def reuse_freed_memory() -> bool:
     """Let glibc's allocator keep freed arrays of up to 32 MB for reuse, unless the user set it
-    (MALLOC_*_ variables or glibc.malloc tunables). Returns whether the setting is in force.
+    (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, MALLOC_MMAP_MAX_ or any
+    glibc.malloc tunable in GLIBC_TUNABLES; a program that embeds pipeline_sim and sets these with
+    mallopt itself should set one of them, e.g. GLIBC_TUNABLES=glibc.malloc.check=0). Returns
+    whether both settings were made; once per process.
 
     The yearly phases make and drop many arrays the size of the cadre table (8 MB at national
     scale). glibc's defaults map each one afresh until its threshold has adapted, and hand freed
@@ -65,6 +69,7 @@ def reuse_freed_memory() -> bool:
     return _heap_set
 
 
+@functools.cache
 def _libc():
     import ctypes
     import ctypes.util

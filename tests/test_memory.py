@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import platform
 import subprocess
 import sys
 import tracemalloc
@@ -98,10 +99,7 @@ print(reuse_freed_memory(), lo <= at < hi)
 """
 
 
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
-    reason="glibc's allocator only",
-)
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
 @pytest.mark.parametrize("user_setting, in_heap", [(None, "True True"), ("131072", "False False")])
 def test_freed_arrays_are_reused_from_the_heap_unless_the_user_set_the_allocator(user_setting, in_heap):
     """A model sets glibc's thresholds so that arrays of up to 32 MB come from the heap (where freed

@@ -83,6 +83,15 @@ def _is_permutation(order: np.ndarray) -> bool:
     return bool((np.bincount(order, minlength=n) == 1).all())
 
 
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for integer keys; by numpy's radix sort (many times
+    faster) when they are non-negative and below 2**16, e.g. pool, vacancy or group numbers."""
+    keys = np.asarray(keys)
+    if len(keys) > 256 and keys.dtype.kind in "iu" and keys.min() >= 0 and keys.max() < (1 << 16):
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
 def group_rank(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Rank of each element within its group by score, highest first (0 = best)."""
     n = len(groups)
@@ -189,7 +198,7 @@ def match(
             break
         a = pair_a[alive]
         prop = alive[_rank_in_runs(a) < cap_a[a]]
-        prop = prop[np.argsort(pos_b[prop], kind="stable")]
+        prop = prop[stable_argsort(pos_b[prop])]
         b = pair_b[prop]
         won = prop[_rank_in_runs(b) < cap_b[b]]
         if len(won) == 0:
@@ -275,7 +284,7 @@ def match_lazy(
             pb = np.concatenate([pb[keep], nb])
             ps = np.concatenate([ps[keep], ns])
             pt = np.concatenate([pt[keep], nt])
-            o = np.argsort(pa, kind="stable")  # two sorted runs of distinct a's: a merge
+            o = stable_argsort(pa)  # two sorted runs of distinct a's
             pa, pb, ps, pt = pa[o], pb[o], ps[o], pt[o]
             continue
         if len(best) == 0:

@@ -12,6 +12,7 @@ from pipeline_sim.kernels import (
     match,
     order_within_groups,
     order_within_groups_hinted,
+    stable_argsort,
 )
 
 
@@ -147,3 +148,19 @@ def test_a_hint_that_is_not_a_permutation_is_not_used():
     want = order_within_groups(groups, scores)
     for hint in (np.array([0, 0, 1]), np.array([0, 1, 3]), np.array([0, 1])):
         assert np.array_equal(order_within_groups_hinted(groups, scores, hint), want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 3000),
+    st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32]),
+    st.sampled_from([(0, 3), (0, 65535), (0, 65536), (-5, 5), (60000, 70000)]),
+    st.integers(0, 2**32 - 1),
+)
+def test_stable_argsort_is_numpys_stable_argsort(n, dtype, bounds, seed):
+    lo, hi = bounds
+    info = np.iinfo(dtype)
+    lo = min(max(lo, info.min), info.max)
+    hi = max(min(hi, info.max), lo)
+    keys = np.random.default_rng(seed).integers(lo, hi, n, endpoint=True).astype(dtype)
+    assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))

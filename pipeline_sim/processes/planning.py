@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline_sim.kernels import group_rank, match
+from pipeline_sim.kernels import group_rank, match, stable_argsort
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.operations import Selector, drop_from_pools
 from pipeline_sim.world.rules import planning_eligible
@@ -38,7 +38,7 @@ def _place(model, kidx: np.ndarray, rows: np.ndarray, cause: str) -> None:
     if len(kidx) == 0:
         return
     pools = model.pools
-    order = np.argsort(kidx, kind="stable")
+    order = stable_argsort(kidx)
     kidx, rows = kidx[order], rows[order]
     nth = group_rank(kidx, -np.arange(len(kidx), dtype=float))  # 0, 1, ... within each pool
     free_first = np.argsort(pools[kidx] >= 0, axis=1, kind="stable")  # free slot positions first

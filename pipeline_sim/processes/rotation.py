@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline_sim.kernels import expand_ranges, match
+from pipeline_sim.kernels import expand_ranges, match, stable_argsort
 from pipeline_sim.world import moves
 from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.operations import appoint, step_down, swap
@@ -137,7 +137,7 @@ def _draw_partners(model, rows, pool, group_of, differ, pool_group_of=None, stre
     """One draw of a random partner per row; conflicting pairs are dropped."""
     rng = model.stream(stream)
     g_pool = (pool_group_of or group_of)(pool)
-    order = np.argsort(g_pool, kind="stable")
+    order = stable_argsort(g_pool)
     pool, g_pool = pool[order], g_pool[order]
     g_rows = group_of(rows)
     lo = np.searchsorted(g_pool, g_rows, side="left")

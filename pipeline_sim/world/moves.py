@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline_sim.kernels import expand_ranges, match
+from pipeline_sim.kernels import expand_ranges, match, stable_argsort
 from pipeline_sim.world.cadres import ACTIVE
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.operations import N_PEERS, appoint, peer_units
@@ -190,7 +190,7 @@ def choose(
         return empty
     pool = pool[rng.permutation(len(pool))]
     key = c.place[pool]
-    order = np.argsort(key, kind="stable")
+    order = stable_argsort(key)
     pool, key = pool[order], key[order]
     q_owner, q_key, q_dir = _queries(model, posts, direction)
     lo = np.searchsorted(key, q_key, side="left")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline_sim.kernels import POPCOUNT, expand_ranges, match_lazy
+from pipeline_sim.kernels import POPCOUNT, expand_ranges, match_lazy, stable_argsort
 from pipeline_sim.world.cadres import ACTIVE, STATUS
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.rules import (
@@ -605,7 +605,7 @@ class _Candidates:
             q_key = np.concatenate([q_key, k2])
             both = np.unique(q_owner * model.n_places + q_key)  # a peer drawn twice is one group
             q_owner, q_key = both // model.n_places, both % model.n_places
-        order = np.argsort(q_owner, kind="stable")
+        order = stable_argsort(q_owner)
         q_owner, q_key = q_owner[order], q_key[order]
         q_count = np.bincount(q_owner, minlength=len(open_))
         q_start = np.r_[0, np.cumsum(q_count)[:-1]]

@@ -261,7 +261,8 @@ def match_lazy(
         bound_s[a], bound_t[a] = bs, bt
         pa, pb = np.asarray(pa, np.int64), np.asarray(pb, np.int64)
         ps, pt = np.asarray(ps, np.float64), np.asarray(pt, np.float64)
-        o = np.lexsort((pt, -ps, pa))
+        o = np.lexsort((pt, -ps))
+        o = o[stable_argsort(pa[o])]  # = np.lexsort((pt, -ps, pa)), its last pass by radix sort
         return pa[o], pb[o], ps[o], pt[o]
 
     # the pair arrays stay sorted by (a, score high first, tie low first)

@@ -226,6 +226,7 @@ h3{font-size:1.05em;margin-bottom:.3em}
 .tbl td:first-child,.tbl th:first-child{text-align:left} .note{color:#555;font-size:.9em}
 .warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.5em 1em;margin:1em 0}
 code{background:#f4f4f4;padding:1px 4px}
+.fit{overflow-x:auto}
 .fit .tbl td{vertical-align:top} .fit .tbl td:nth-child(2),.fit .tbl td:nth-child(3){text-align:left}
 .fit .tbl td:last-child,.fit .tbl th:last-child{text-align:left;font-size:.8em;color:#555;max-width:24em}
 """

@@ -89,7 +89,7 @@ class EventLog:
         self._writer = None
         self._finished = True
 
-    def _codes(self, values, n: int, column: str) -> np.ndarray:
+    def _codes(self, values, column: str) -> np.ndarray:
         """Codes of `values`: one name (one code for the block), an array of names, or (names,
         index of each row's name)."""
         vocab = self.vocab[column]
@@ -195,8 +195,8 @@ class EventLog:
         self.blocks.append(
             {
                 "year": np.int32(year),  # one value for the block (see `columns`)
-                "kind": self._codes(kind, n, "kind"),
-                "cause": self._codes(cause, n, "cause"),
+                "kind": self._codes(kind, "kind"),
+                "cause": self._codes(cause, "cause"),
                 "cadre": col(c.uid[rows], np.int64),
                 "post": col(post, np.int32),
                 "unit": col(unit, np.int32),

@@ -517,6 +517,18 @@ def test_merged_units_per_parent_follow_the_largest_remainder_rule(n_kids, where
     exactly as one at a time (ties to the first parent), whatever the target."""
     kids = np.array(n_kids, np.int64)
     target = len(kids) + round(where * (kids.sum() - len(kids)))
-    got = largest_remainder(target, kids)
+    got = largest_remainder(target, kids, low=1, high=kids)
     assert np.array_equal(got, _largest_remainder_one_at_a_time(target, kids))
     assert got.sum() == target and (got >= 1).all() and (got <= kids).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0.01, 100), min_size=1, max_size=8), st.integers(0, 500))
+def test_staff_by_sector_follow_the_largest_remainder_rule(weights, total):
+    """Unbounded shares (the staff of a level split by the sectors' post counts): the floors, then
+    one more to each of the largest remainders, the first on ties."""
+    w = np.array(weights)
+    raw = total * w / w.sum()
+    want = np.floor(raw).astype(np.int64)
+    want[np.argsort(-(raw - want), kind="stable")[: total - want.sum()]] += 1
+    assert np.array_equal(largest_remainder(total, w), want)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline_sim.scenario.schema import RANKS, Hierarchy
-from pipeline_sim.world.structure import unit_tree
+from pipeline_sim.world.structure import largest_remainder, unit_tree
 
 STAFF_RANK = 3
 
@@ -197,9 +197,5 @@ def staff_targets(h: Hierarchy, units: Units) -> np.ndarray:
         )
         if weights.sum() == 0:
             weights = np.ones(n_sec)
-        raw = total * weights / weights.sum()
-        share = np.floor(raw).astype(np.int64)
-        rest = total - share.sum()
-        share[np.argsort(-(raw - share), kind="stable")[:rest]] += 1
-        out[units.level == li] = share
+        out[units.level == li] = largest_remainder(total, weights)
     return out

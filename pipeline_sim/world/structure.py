@@ -155,7 +155,7 @@ def rule_groups(tree: Tree, level: int, target: int) -> np.ndarray:
     parent = tree.parent[members]
     parents, n_kids = np.unique(parent, return_counts=True)
     target = int(min(max(target, len(parents)), len(members)))
-    share = largest_remainder(target, n_kids)
+    share = largest_remainder(target, n_kids, low=1, high=n_kids)  # at least one, at most all
     # each member's position among its parent's children, then its group within the parent
     which = np.searchsorted(parents, parent)
     order = np.argsort(parent, kind="stable")  # children of a parent, in unit order
@@ -170,24 +170,31 @@ def rule_groups(tree: Tree, level: int, target: int) -> np.ndarray:
     return g0[which] + within
 
 
-def largest_remainder(target: int, n_kids: np.ndarray) -> np.ndarray:
-    """Shares of `target` proportional to `n_kids`, each at least 1 and at most its n_kids, that
-    add up to `target` (between len(n_kids) and n_kids.sum()): the floors, then one more at a time
-    to the largest remainder (one less to the largest excess), the first parent on ties.
+def largest_remainder(total: int, weights: np.ndarray, low=0, high=None) -> np.ndarray:
+    """Integer shares of `total` proportional to `weights`, each between `low` and `high` (scalars
+    or arrays; `high` none: no bound), that add up to `total` (which the bounds must allow): the
+    floors, then one more at a time to the largest remainder (one less to the largest excess),
+    the first on ties.
 
-    One step at a time, a parent's next remainder is one less than its last, so the steps are the
-    largest of all its remainders to come: they are taken at once, in that order."""
-    raw = target * n_kids / n_kids.sum()
-    share = np.clip(np.floor(raw).astype(np.int64), 1, n_kids)
-    short = int(target - share.sum())
+    One step at a time, a share's next remainder is one less than its last, so the steps are the
+    largest of all the remainders to come: they are taken at once, in that order."""
+    raw = total * weights / weights.sum()
+    share = np.clip(np.floor(raw).astype(np.int64), low, high)
+    short = int(total - share.sum())
     if short == 0:
         return share
-    steps = n_kids - share if short > 0 else share - 1  # room of each parent
-    parent = np.repeat(np.arange(len(share)), steps)
-    k = np.arange(len(parent)) - np.repeat(np.cumsum(steps) - steps, steps)  # its k-th step
-    # the remainder before a parent's k-th step up, or its excess before its k-th step down
-    value = raw[parent] - (share[parent] + k) if short > 0 else (share[parent] - k) - raw[parent]
-    taken = parent[np.lexsort((parent, -value))[: abs(short)]]
+    if short < 0:
+        room = share - low
+    elif high is None:
+        room = np.full(len(share), short)
+    else:
+        room = high - share
+    steps = np.minimum(room, abs(short))  # none takes more steps than are short
+    who = np.repeat(np.arange(len(share)), steps)
+    k = np.arange(len(who)) - np.repeat(np.cumsum(steps) - steps, steps)  # its k-th step
+    # the remainder before a share's k-th step up, or its excess before its k-th step down
+    value = raw[who] - (share[who] + k) if short > 0 else (share[who] - k) - raw[who]
+    taken = who[np.lexsort((who, -value))[: abs(short)]]
     return share + np.sign(short) * np.bincount(taken, minlength=len(share))
 
 

@@ -92,6 +92,23 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
+def add_counts(target: np.ndarray, index: np.ndarray, delta: int = 1) -> None:
+    """``np.add.at(target, index, delta)`` for a 1-d integer `target`: `delta` added once per
+    occurrence of each position in `index`, in place. Through ``np.bincount`` when `index` is not
+    tiny beside `target` (``ufunc.at`` costs about 60 ns an element; a count over the whole target
+    about 0.2 ns a position)."""
+    index = np.asarray(index)
+    if len(index) == 0:
+        return
+    if len(index) * 128 >= len(target):
+        counts = np.bincount(index, minlength=len(target))
+        if delta != 1:
+            counts *= delta
+        target += counts.astype(target.dtype, copy=False)
+    else:
+        np.add.at(target, index, delta)
+
+
 def group_rank(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Rank of each element within its group by score, highest first (0 = best)."""
     n = len(groups)
@@ -204,8 +221,8 @@ def match(
         if len(won) == 0:
             break
         chosen.append(won)
-        np.subtract.at(cap_a, pair_a[won], 1)
-        np.subtract.at(cap_b, pair_b[won], 1)
+        add_counts(cap_a, pair_a[won], -1)
+        add_counts(cap_b, pair_b[won], -1)
         taken = np.zeros(len(pair_a), dtype=bool)
         taken[won] = True
         alive = alive[~taken[alive] & (cap_a[pair_a[alive]] > 0) & (cap_b[pair_b[alive]] > 0)]

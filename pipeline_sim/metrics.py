@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline_sim.kernels import POPCOUNT
+from pipeline_sim.kernels import POPCOUNT, add_counts
 from pipeline_sim.scenario.schema import GRADES
 from pipeline_sim.world.cadres import ACTIVE, EXIT_CAUSES, NO_GRADE
 from pipeline_sim.world.restructuring import quota_metrics
@@ -212,6 +212,10 @@ class Tally:
         rows = np.asarray(rows, dtype=np.int64)
         self._add(name, c.level[rows].astype(np.int64) * self.n_sectors + c.sector[rows])
 
+    def add_groups(self, name: str, groups: np.ndarray) -> None:
+        """One count per element of `groups` (level * n_sectors + sector numbers)."""
+        self._add(name, groups)
+
     def add_exits(self, cause: str, rows: np.ndarray) -> None:
         """Exits by the cadre's level and sector, and separately those who held a post."""
         c = self.model.cadres
@@ -283,7 +287,7 @@ class Chains:
 
     def extend(self, ids: np.ndarray) -> None:
         ids = ids[ids >= 0]
-        np.add.at(self.moves, ids, 1)
+        add_counts(self.moves, ids)
 
     def close(self, ids: np.ndarray, year: int) -> None:
         ids = ids[ids >= 0]

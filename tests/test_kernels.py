@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline_sim.kernels import (
+    add_counts,
     dense_codes,
     group_rank,
     match,
@@ -164,3 +165,26 @@ def test_stable_argsort_is_numpys_stable_argsort(n, dtype, bounds, seed):
     hi = max(min(hi, info.max), lo)
     keys = np.random.default_rng(seed).integers(lo, hi, n, endpoint=True).astype(dtype)
     assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 5000),
+    st.integers(0, 6000),
+    st.sampled_from([np.int8, np.int32, np.int64]),
+    st.sampled_from([1, -1, 3]),
+    st.integers(0, 2**32 - 1),
+)
+def test_add_counts_is_ufunc_at(size, n, dtype, delta, seed):
+    """Both ways (a count over the target for many positions, ``ufunc.at`` for a few) add `delta`
+    once per occurrence, repeated positions included."""
+    rng = np.random.default_rng(seed)
+    target = rng.integers(-20, 20, size).astype(dtype)
+    index = rng.integers(0, size, n)
+    if n and rng.random() < 0.5:
+        index[: n // 2] = index[0]  # many repeats of one position
+    want = target.copy()
+    np.add.at(want, index, delta)
+    add_counts(target, index, delta)
+    assert target.dtype == want.dtype
+    assert np.array_equal(target, want)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline_sim.kernels import group_rank, match, stable_argsort
+from pipeline_sim.kernels import _rank_in_runs, add_counts, group_rank, match, stable_argsort
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.operations import Selector, drop_from_pools
 from pipeline_sim.world.rules import planning_eligible
@@ -40,12 +40,12 @@ def _place(model, kidx: np.ndarray, rows: np.ndarray, cause: str) -> None:
     pools = model.pools
     order = stable_argsort(kidx)
     kidx, rows = kidx[order], rows[order]
-    nth = group_rank(kidx, -np.arange(len(kidx), dtype=float))  # 0, 1, ... within each pool
+    nth = _rank_in_runs(kidx)  # 0, 1, ... within each pool
     free_first = np.argsort(pools[kidx] >= 0, axis=1, kind="stable")  # free slot positions first
     slot = free_first[np.arange(len(kidx)), nth]
     assert (pools[kidx, slot] < 0).all()
     pools[kidx, slot] = rows
-    np.add.at(model.cadres.n_planned, rows, 1)
+    add_counts(model.cadres.n_planned, rows)
     posts = model.posts.key_posts[kidx]
     model.tally.add_count("planning_additions", posts)
     model.events.log("plan_add", cause, model, rows, posts)
@@ -101,8 +101,8 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
             pick = pick[in_group(posts[owner[pick]], rows[pick])]
             won = pick[match(owner[pick], rows[pick], score[pick], quota, cap, prio)]
             taken[won] = True
-            np.subtract.at(free_need, owner[won], 1)
-            np.subtract.at(cap, rows[won], 1)
+            add_counts(free_need, owner[won], -1)
+            add_counts(cap, rows[won], -1)
     rest = np.flatnonzero(~taken)
     won = rest[match(owner[rest], rows[rest], score[rest], free_need, cap, prio)]
     taken[won] = True

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline_sim.kernels import POPCOUNT, expand_ranges, match_lazy, stable_argsort
+from pipeline_sim.kernels import POPCOUNT, add_counts, expand_ranges, match_lazy, stable_argsort
 from pipeline_sim.world.cadres import ACTIVE, STATUS
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.rules import (
@@ -36,7 +36,7 @@ def drop_from_pools(model: PipelineModel, entries: np.ndarray, cause: str) -> No
     kidx, slot = np.nonzero(entries)
     rows = model.pools[kidx, slot]
     model.pools[kidx, slot] = -1
-    np.subtract.at(model.cadres.n_planned, rows, 1)
+    add_counts(model.cadres.n_planned, rows, -1)
     model.tally.add_count("planning_removals", model.posts.key_posts[kidx])
     model.events.log("plan_drop", cause, model, rows, model.posts.key_posts[kidx])
 

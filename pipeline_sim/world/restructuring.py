@@ -46,7 +46,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline_sim.kernels import _rank_in_runs, expand_ranges, group_rank, order_within_groups
+from pipeline_sim.kernels import (
+    _rank_in_runs,
+    expand_ranges,
+    group_rank,
+    order_within_groups,
+    stable_argsort,
+)
 from pipeline_sim.scenario.presets import default_bodies, preset_table
 from pipeline_sim.scenario.schema import RANKS, Body, RankCounts
 from pipeline_sim.world.cadres import ACTIVE
@@ -348,13 +354,16 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     # 2. early retirement in the units the event merges or abolishes
     sp = scen.surplus
     if sp.early_retirement and sp.early_retirement_take_up > 0:
-        act = np.flatnonzero(c.status == ACTIVE)
-        offer = act[affected[c.unit[act]] & (c.t_retire[act] - date <= sp.early_retirement_years)]
+        offer = c.status == ACTIVE  # over the whole table: cheaper than gathering the service's rows
+        offer &= affected[c.unit]
+        offer &= c.t_retire - date <= sp.early_retirement_years
+        offer = np.flatnonzero(offer)
         exit_service(model, offer[rng.random(len(offer)) < sp.early_retirement_take_up], "early_retired")
 
     # 3. every cadre in service follows their unit
     rows = np.flatnonzero(c.status == ACTIVE)
-    cur = c.unit[rows].astype(np.int64)
+    old_unit = c.unit[rows]
+    cur = old_unit.astype(np.int64)
     old_post = c.post[rows]
     is_holder = old_post >= 0
     old_rank = (c.grade[rows] % 4).astype(np.int8)  # small types for the whole service's arrays;
@@ -496,6 +505,8 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
         moved_h,
         transferred,
         old_post,
+        old_unit,
+        c.level[rows].astype(np.int16) * n_sec + sector,  # level x sector groups fit
     )
 
     # 7. pools of posts that do not carry over are dissolved
@@ -557,9 +568,9 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     ok = home >= 0
     home[ok] = old_locality_image[home[ok]]
     c.home[active] = home
-    c.network[active] = np.where(
-        ok, home.astype(np.int64) * n_net + c.network[active] % n_net, c.network[active]
-    )
+    network = c.network[active]
+    network[ok] = home[ok] * n_net + network[ok] % n_net  # as the column: int32
+    c.network[active] = network
     # planning only for higher posts: entries no longer below their post are dropped
     if (pools >= 0).any():
         kk, ss = np.nonzero(pools >= 0)
@@ -641,9 +652,9 @@ def _route_from_abolished(
         h = down[is_holder[down]]
         h = h[np.lexsort((-score[h], sector[h], rank[h]))]
         both = np.concatenate([h, down[~is_holder[down]]])
-        order = both[np.argsort(units[both], kind="stable")]
-        nth = _rank_in_runs(units[order])
+        order = both[stable_argsort(units[both])]
         a = units[order]
+        nth = _rank_in_runs(a)
         dest[order] = res.to_new[kid[kid_start[a] + nth % n_kids[a]]]
     return dest
 
@@ -673,18 +684,20 @@ def _move_cadres(model: PipelineModel, rows, h_idx, cur, seat, stepped, same_run
     """Write every cadre's new place: holders into their seats, the others into staff pools."""
     c, p, u = model.cadres, model.posts, model.units
     year = model.year
-    unit = cur
-    old_level = c.level[rows].copy()
+    unit = cur.astype(np.int32)  # the unit and place columns' type (units and places fit)
+    old_level = c.level[rows]
+    level = u.level[unit]
     c.unit[rows] = unit
-    c.level[rows] = u.level[unit]
+    c.level[rows] = level
     c.locality[rows] = u.locality[unit]
     post = np.full(len(rows), -1, np.int32)
     post[h_idx[~stepped]] = seat[~stepped]
     c.post[rows] = post
     held = post >= 0
-    grade = np.where(held, p.grade[np.maximum(post, 0)], grade_of(u.level[unit], STAFF_RANK))
+    grade = grade_of(level, STAFF_RANK)
+    grade[held] = p.grade[post[held]]
     c.grade[rows] = grade
-    c.place[rows] = model.place_key(unit.astype(np.int64, copy=False), c.sector[rows], grade % 4)
+    c.place[rows] = model.place_key(unit, c.sector[rows], grade % 4)
     # a holder who lost the post is in the staff pool, with nothing left to remove them from
     out = rows[h_idx[stepped]]
     c.pending_removal[out] = False
@@ -695,7 +708,7 @@ def _move_cadres(model: PipelineModel, rows, h_idx, cur, seat, stepped, same_run
     c.post_skill[new_post] *= np.float32(model.scenario.work.post_skill_carry_share)
     c.ever_key[rows[held]] |= p.key[post[held]]
     # experience: service at the bottom level, and its breadth, change only with the level
-    moved = rows[c.level[rows] != old_level]
+    moved = rows[level != old_level]
     c.grassroots[moved] |= c.level[moved] == u.n_levels - 1
     c.breadth[moved] = experience_breadth(model, moved)
 
@@ -716,32 +729,36 @@ def _log_and_tally(
     moved_h,
     transferred,
     old_post,
+    old_unit,
+    group_left,
 ) -> None:
     """Event-log rows (one block, in row order) and tallies of every move of the event, by the
-    place left."""
+    place left (`group_left`: level x sector group of each row of `rows`)."""
     c, p, u = model.cadres, model.posts, model.units
     # holders who keep a post: cause by rank and unit, logged when the post's number changes
     kept = h_idx[~stepped]
     k_rows = rows[kept]
     k_post = ident[seat[~stepped]]
     k_old = p.ident[old_post[kept]]
-    elsewhere = transferred[kept] | (cur[kept] != image[c.unit[k_rows]])
+    elsewhere = transferred[kept] | (cur[kept] != image[old_unit[kept]])
     demoted = placed[~stepped] > old_rank[kept]
     k_code = np.where(moved_h[~stepped], 4, np.where(elsewhere, 3, np.where(demoted, 2, 1)))
     k_code[k_post == k_old] = 0
     # staff whose unit changed (codes 1 and 3, as for holders); one row per move, in row order
     # (staff not transferred follow their unit: theirs changes if the unit's number does)
     renamed = (new_ident[image] != u.ident).astype(np.int8)
-    code = np.where(transferred, np.int8(3), renamed[c.unit[rows]])
+    code = np.where(transferred, np.int8(3), renamed[old_unit])
     code[h_idx] = 0
     staff_moved = code > 0
     code[kept] = k_code
-    moves = code > 0
+    moves = np.flatnonzero(code)
     r = rows[moves]
     # the logged holders' posts at their places among the rows logged (in the log's own types,
     # as the unit and level below: no copies in `append`)
     k_logged = k_code > 0
-    at = np.cumsum(moves, dtype=np.int32)[kept[k_logged]] - 1
+    at = np.empty(len(rows), np.int32)  # read only at the rows logged
+    at[moves] = np.arange(len(moves), dtype=np.int32)
+    at = at[kept[k_logged]]
     post = np.full(len(r), -1, np.int32)
     post[at] = k_post[k_logged]
     from_post = np.full(len(r), -1, np.int32)
@@ -753,18 +770,16 @@ def _log_and_tally(
         cause=(MOVE_CAUSES, code[moves] - 1),
         rows=r,
         post=post,
-        unit=np.take(new_ident.astype(np.int32), cur)[moves],
-        level=np.take(new_level.astype(np.int8), cur)[moves],
+        unit=np.take(new_ident.astype(np.int32), cur[moves]),
+        level=np.take(new_level.astype(np.int8), cur[moves]),
         sector=c.sector[r],
         from_post=from_post,
         chain=np.int64(-1),
         left=c.grade[r],
     )
     for k, cause in enumerate(MOVE_CAUSES, start=1):
-        hk = k_rows[k_code == k]
-        if len(hk) or (code == k).any():
-            model.tally.add_cadres(f"restructure_{cause}", hk)
-    model.tally.add_cadres("restructure_staff_moved", rows[staff_moved])
+        model.tally.add_cadres(f"restructure_{cause}", k_rows[k_code == k])
+    model.tally.add_groups("restructure_staff_moved", group_left[staff_moved])
     # holders who lose their post
     out = h_idx[stepped]
     if len(out):

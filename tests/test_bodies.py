@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import custom_scenario, merge
 
@@ -10,6 +11,7 @@ from pipeline_sim import PipelineModel, load_scenario
 from pipeline_sim.processes import congress
 from pipeline_sim.scenario import ScenarioError
 from pipeline_sim.world.bodies import select_posts
+from pipeline_sim.world.cadres import EXIT_CAUSES
 
 TWO_LEVELS = {
     "hierarchy": {
@@ -196,3 +198,34 @@ def test_members_may_stay_past_the_retirement_date_by_the_bodies_extension(make_
             m.year += 3
             demography.run(m)
             assert c.status[member] != 0, "and retires when the extension ends"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_members_lost_over_the_term_are_counted_by_how_they_left(seed):
+    """Each starting member missing before the congress counts under the cause of their exit in
+    the event log, or as moved if still in service; some of them left years before, so they are
+    found in the archive of rows already reused."""
+    m = PipelineModel(
+        {"hierarchy": {"preset": "historic", "scale": 0.05}, "simulation": {"years": 5}}, seed=seed
+    ).run()
+    b, h, ev = m.bodies_frame(), m.holders_frame(), m.events_frame()
+    y = m.first_year + 4
+    exits = ev[ev["kind"].astype(str) == "exit"].set_index("cadre")["cause"].astype(str)
+    checked = 0
+    for body in m.bodies.names:
+        at = b[(b["year"] == y) & (b["body"] == body)].set_index("metric")["value"]
+        posts = np.flatnonzero(m.bodies.member[m.bodies.names.index(body)])
+
+        def members(year, moment, posts=posts):
+            rows = h[(h["year"] == year) & (h["moment"] == moment) & h["post"].isin(posts)]
+            return set(rows["cadre"])
+
+        start = members(m.first_year, "start")
+        lost = start - members(y, "before_congress")
+        assert at["term_start_members"] == len(start)
+        causes = pd.Series([exits.get(uid, "moved") for uid in lost], dtype=object)
+        for cause in ["moved", *EXIT_CAUSES]:
+            want = (causes == cause).sum() / len(start)
+            assert at[f"lost_{cause}_share"] == pytest.approx(want), (body, cause)
+        checked += len(lost)
+    assert checked > 20

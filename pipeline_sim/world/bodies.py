@@ -183,15 +183,20 @@ class Bodies:
     def before_congress(self, model: PipelineModel) -> None:
         """Members just before the congress, and the term's losses by cause."""
         c = model.cadres
+        lost = {}
         for b in range(len(self.names)):
             now = c.uid[self.members(model, b)]
             self.before[b] = now
+            if len(self.term_start[b]):
+                lost[b] = np.setdiff1d(self.term_start[b], now)
+        if not lost:
+            return
+        # where the members lost went: one look through the archive for all the bodies
+        every = _status_of(model, np.concatenate(list(lost.values())))
+        parts = np.split(every, np.cumsum([len(v) for v in lost.values()])[:-1])
+        for (b, gone), status in zip(lost.items(), parts, strict=True):
             start = self.term_start[b]
-            if not len(start):
-                continue
-            lost = np.setdiff1d(start, now)
-            status = _status_of(model, lost)
-            values = {"term_start_members": len(start), "lost_share": len(lost) / len(start)}
+            values = {"term_start_members": len(start), "lost_share": len(gone) / len(start)}
             for i, cause in enumerate(EXIT_CAUSES):
                 values[f"lost_{cause}_share"] = np.count_nonzero(status == i + 1) / len(start)
             values["lost_moved_share"] = np.count_nonzero(status == ACTIVE) / len(start)
@@ -288,11 +293,26 @@ class Bodies:
 
 def _status_of(model: PipelineModel, uids: np.ndarray) -> np.ndarray:
     """Status code of each cadre (in service, or the cause they left by), found among the rows in
-    use and the archive of those who left."""
+    use and the archive of those who left (`uids` may repeat)."""
     c = model.cadres
     out = np.full(len(uids), ACTIVE, dtype=np.int8)
     if not len(uids):
         return out
+    uids = np.asarray(uids, dtype=np.int64)
+    # position of each wanted uid in a table over every uid issued (uids are 0 .. next_uid - 1)
+    at = np.full(c.next_uid, -1, dtype=np.int32)
+    at[uids] = np.arange(len(uids), dtype=np.int32)
+    first = at[uids]  # a repeated uid: the position its copies share
+
+    def fill(uid: np.ndarray, status: np.ndarray) -> None:
+        pos = at[uid]
+        hit = pos >= 0
+        out[pos[hit]] = status[hit]
+
+    for uid, status in zip(c.archive["uid"], c.archive["status"], strict=True):
+        fill(uid, status)
+    fill(c.uid, c.status)  # rows in use last: a row not yet reused still holds its cadre
+    return out[first]
     order = np.argsort(uids)
     wanted = uids[order]
 

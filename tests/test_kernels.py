@@ -122,16 +122,24 @@ def test_the_hinted_order_is_the_unhinted_order_whatever_the_hint(data):
     assert np.array_equal(want, np.lexsort((np.arange(n), -scores, groups)))
 
 
-@settings(max_examples=20, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([3, 50, 5000]), st.sampled_from([2, 40, 10**6]))
-def test_large_inputs_keep_ties_in_input_order(seed, n_groups, n_scores):
-    """From `_QUICK_FROM` elements on, numpy's default sort is used and its ties are then put back
-    in input order: the same order as a stable sort, with few or many ties."""
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([3, 50, 5000]),
+    st.sampled_from([2, 40, 10**6]),
+    st.booleans(),
+)
+def test_large_inputs_keep_ties_in_input_order(seed, n_groups, n_scores, grouped):
+    """From `_QUICK_FROM` elements on, an input in no order is sorted by numpy's default sort and
+    its ties are then put back in input order, one partly in order (here: listed group by group)
+    by the stable sort: either way the order of a stable sort, with few or many ties."""
     from pipeline_sim.kernels import _QUICK_FROM
 
     rng = np.random.default_rng(seed)
     n = _QUICK_FROM + int(rng.integers(0, 5000))
     groups = rng.integers(0, n_groups, n)
+    if grouped:
+        groups.sort()
     scores = rng.integers(0, n_scores, n) / 7.0
     order = order_within_groups(groups, scores)
     assert np.array_equal(order, np.lexsort((np.arange(n), -scores, groups)))

@@ -58,8 +58,13 @@ def _composite_key(groups: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
     lo, hi = float(scores.min()), float(scores.max())
     if not (int(groups.max()) < (1 << 24) and int(groups.min()) >= 0 and np.isfinite(lo + hi)):
         return None
-    frac = (scores - lo) / (hi - lo if hi > lo else 1.0)
-    return groups + (1.0 - frac) * 0.999
+    # groups + (1 - (scores - lo) / range) * 0.999, computed in place (the same floats)
+    key = np.subtract(scores, lo)
+    key /= hi - lo if hi > lo else 1.0
+    np.subtract(1.0, key, out=key)
+    key *= 0.999
+    key += groups
+    return key
 
 
 def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.ndarray | None) -> np.ndarray:

@@ -253,13 +253,13 @@ class PipelineModel(mesa.Model):
         last = self._last_order.get(rule)
         if last is None:
             return None
-        at = np.full(self.cadres.n, -1, np.int64)
-        at[rows] = np.arange(len(rows))
+        at = np.full(self.cadres.n, -1, np.int32)  # int32: half the memory traffic of the default
+        at[rows] = np.arange(len(rows), dtype=np.int32)
         hint = at[last[last < self.cadres.n]]
         hint = hint[hint >= 0]
         seen = np.zeros(len(rows), dtype=bool)
         seen[hint] = True
-        return np.concatenate([hint, np.flatnonzero(~seen)])
+        return np.concatenate([hint, np.flatnonzero(~seen).astype(np.int32)])
 
     # ------------------------------------------------------------------------------------------
     # structure helpers

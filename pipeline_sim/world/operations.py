@@ -31,9 +31,13 @@ if TYPE_CHECKING:
 
 def drop_from_pools(model: PipelineModel, entries: np.ndarray, cause: str) -> None:
     """Remove pool entries (a boolean mask over ``model.pools``) and log them."""
-    if not entries.any():
-        return
-    kidx, slot = np.nonzero(entries)
+    flat = np.flatnonzero(entries)
+    if len(flat):
+        _drop_entries(model, *np.divmod(flat, model.pools.shape[1]), cause)
+
+
+def _drop_entries(model: PipelineModel, kidx: np.ndarray, slot: np.ndarray, cause: str) -> None:
+    """Remove the pool entries (kidx[i], slot[i]), in that (row-major) order, and log them."""
     rows = model.pools[kidx, slot]
     model.pools[kidx, slot] = -1
     add_counts(model.cadres.n_planned, rows, -1)
@@ -222,10 +226,10 @@ def _seat(model: PipelineModel, posts: np.ndarray, rows: np.ndarray, carry: bool
     if len(planned):
         flag = np.zeros(c.n + 1, dtype=bool)  # the last entry answers for empty slots (-1)
         flag[planned] = True
-        hit = flag[model.pools]
-        kidx, slot = np.nonzero(hit)
-        hit[kidx, slot] = p.grade[p.key_posts[kidx]] >= c.grade[model.pools[kidx, slot]]
-        drop_from_pools(model, hit, "appointed")
+        kidx, slot = np.divmod(np.flatnonzero(flag[model.pools]), model.pools.shape[1])
+        low = p.grade[p.key_posts[kidx]] >= c.grade[model.pools[kidx, slot]]
+        if low.any():
+            _drop_entries(model, kidx[low], slot[low], "appointed")
 
 
 def appoint(

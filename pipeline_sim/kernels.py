@@ -86,6 +86,15 @@ def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.
     return _ties_in_input_order(hint[np.argsort(key[hint], kind="stable")], key)
 
 
+def subset_hint(order: np.ndarray, subset: np.ndarray, n: int) -> np.ndarray:
+    """Positions within `subset` (indices into n elements) of its elements in the order `order`
+    (a permutation of the n): a hint for sorting the subset as `order` sorts the whole."""
+    at = np.full(n, -1, np.int64)
+    at[subset] = np.arange(len(subset))
+    hint = at[order]
+    return hint[hint >= 0]
+
+
 def _is_permutation(order: np.ndarray) -> bool:
     n = len(order)
     if n == 0:
@@ -121,12 +130,13 @@ def add_counts(target: np.ndarray, index: np.ndarray, delta: int = 1) -> None:
         np.add.at(target, index, delta)
 
 
-def group_rank(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Rank of each element within its group by score, highest first (0 = best)."""
+def group_rank(groups: np.ndarray, scores: np.ndarray, hint: np.ndarray | None = None) -> np.ndarray:
+    """Rank of each element within its group by score, highest first (0 = best); `hint` as for
+    `order_within_groups_hinted` (the ranks never depend on it)."""
     n = len(groups)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    order = order_within_groups(groups, scores)
+    order = order_within_groups_hinted(groups, scores, hint)
     ranks = np.empty(n, dtype=np.int64)
     ranks[order] = _rank_in_runs(np.asarray(groups)[order])
     return ranks
@@ -217,7 +227,11 @@ def match(
     )
     # sort once: pairs by (a, best score first); the b-side order by (b, highest priority first)
     by_a = order_within_groups(pair_a, score)
-    by_b = order_within_groups(pair_b, prio_of_pair)
+    # b-side: the pairs grouped by b (a radix sort) are a good hint: within a group, the order of
+    # the a's priorities is all that is left to sort
+    by_b = order_within_groups_hinted(
+        pair_b, prio_of_pair, stable_argsort(pair_b) if len(ub) <= 1 << 16 else None
+    )
     pos_b = np.empty(len(pair_b), dtype=np.int64)
     pos_b[by_b] = np.arange(len(by_b))
     alive = by_a[(cap_a[pair_a[by_a]] > 0) & (cap_b[pair_b[by_a]] > 0)]

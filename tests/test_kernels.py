@@ -14,6 +14,7 @@ from pipeline_sim.kernels import (
     order_within_groups,
     order_within_groups_hinted,
     stable_argsort,
+    subset_hint,
 )
 
 
@@ -196,3 +197,13 @@ def test_add_counts_is_ufunc_at(size, n, dtype, delta, seed):
     add_counts(target, index, delta)
     assert target.dtype == want.dtype
     assert np.array_equal(target, want)
+
+
+@given(st.integers(0, 300), st.integers(0, 2**32 - 1))
+def test_subset_hint_lists_the_subset_in_the_given_order(n, seed):
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    subset = np.flatnonzero(rng.random(n) < 0.4)
+    hint = subset_hint(order, subset, n)
+    assert sorted(hint.tolist()) == list(range(len(subset)))  # a permutation: usable as a hint
+    assert subset[hint].tolist() == [i for i in order.tolist() if i in set(subset.tolist())]

@@ -50,8 +50,9 @@ from pipeline_sim.kernels import (
     _rank_in_runs,
     expand_ranges,
     group_rank,
-    order_within_groups,
+    order_within_groups_hinted,
     stable_argsort,
+    subset_hint,
 )
 from pipeline_sim.scenario.presets import default_bodies, preset_table
 from pipeline_sim.scenario.schema import RANKS, Body, RankCounts
@@ -143,8 +144,9 @@ def _position_in_kind(kind: np.ndarray) -> np.ndarray:
     return _rank_in_runs(kind)
 
 
-def match_in_groups(cand_key: np.ndarray, cand_score: np.ndarray, slot_key: np.ndarray):
-    """Candidates into slots of the same key, the best candidates (by score) first, slots in order.
+def match_in_groups(cand_key: np.ndarray, cand_score: np.ndarray, slot_key: np.ndarray, hint=None):
+    """Candidates into slots of the same key, the best candidates (by score) first, slots in order
+    (`hint`: a hint to the candidates' sort, see `order_within_groups_hinted`).
 
     Returns (index of each matched candidate, index of its slot).
     """
@@ -153,7 +155,7 @@ def match_in_groups(cand_key: np.ndarray, cand_score: np.ndarray, slot_key: np.n
     s_order = np.argsort(slot_key, kind="stable")
     s_key = slot_key[s_order]
     s_nth = _rank_in_runs(s_key)
-    c_nth = group_rank(cand_key, cand_score)
+    c_nth = group_rank(cand_key, cand_score, hint)
     width = max(len(cand_key), len(slot_key)) + 1
     composite = s_key * width + s_nth
     want = cand_key * width + c_nth
@@ -403,11 +405,16 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     leftover = np.zeros(len(h_idx), dtype=bool)
     allowed = {RANKS.index(r) for r in sp.ranks} if sp.years > 0 else set()
     grp = h_unit * n_sec + h_sec
+    # the holders listed by their old post (posts are ordered by unit, sector and rank): a hint
+    # that makes the holders' sorts below run over input almost in order
+    by_post = np.full(p.n, -1, np.int64)
+    by_post[old_post[h_idx]] = np.arange(len(h_idx))
+    by_post = by_post[by_post >= 0]
     for r in range(3):
         sel = np.flatnonzero((claim == r) & (placed < 0) & ~surplus_cand & ~leftover)
         if not len(sel):
             continue
-        pos = group_rank(grp[sel], h_score[sel])
+        pos = group_rank(grp[sel], h_score[sel], subset_hint(by_post, sel, len(h_idx)))
         inside = pos < q[h_unit[sel], h_sec[sel], r]
         placed[sel[inside]] = r
         excess = sel[~inside]
@@ -437,7 +444,9 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
         m_key = _move_key(
             locality_new, new_level, h_unit[movers], h_sec[movers], claim[movers], n_sec, n_levels
         )
-        got, slot = match_in_groups(m_key, h_score[movers], slot_key)
+        got, slot = match_in_groups(
+            m_key, h_score[movers], slot_key, subset_hint(by_post, movers, len(h_idx))
+        )
         got = movers[got]
         dest_unit[got] = slot_unit[slot]
         placed[got] = claim[got]
@@ -482,7 +491,9 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     free = np.flatnonzero(~taken)
     free_nth = _rank_in_runs(post_kind[free])
     others = np.flatnonzero(~stepped & ~stay)
-    o_order = others[order_within_groups(h_kind[others], h_score[others])]
+    o_order = others[
+        order_within_groups_hinted(h_kind[others], h_score[others], subset_hint(by_post, others, len(h_idx)))
+    ]
     o_nth = _rank_in_runs(h_kind[o_order])
     width = int(n_rows.max(initial=0)) + 1
     where = np.searchsorted(post_kind[free] * width + free_nth, h_kind[o_order] * width + o_nth)
@@ -820,11 +831,13 @@ def _fill_new_pools(model: PipelineModel, key_idx: np.ndarray) -> None:
             if scen.planning.selection == "best_worst_mix":
                 rules.add("worst_first")
             rows = np.flatnonzero(eligible & (c.post >= 0))
+            # the holders listed by post (posts are ordered by place): a hint to the sort
+            hint = subset_hint(p.holder[p.holder >= 0], rows, c.n)
             for rule in sorted(rules):
                 score = np.zeros(c.n)
                 score[rows] = selection_score(model, rows, rule, "selection")
                 key = c.place[rows]
-                order = order_within_groups(key, score[rows])
+                order = order_within_groups_hinted(key, score[rows], hint)
                 model._selection[rule] = (rows[order], key[order], score)
         phase.add_candidates(model, eligible, local=True)
         if scen.planning.mode == "open":

@@ -767,13 +767,14 @@ def _log_and_tally(
     # the logged holders' posts at their places among the rows logged (in the log's own types,
     # as the unit and level below: no copies in `append`)
     k_logged = k_code > 0
-    at = np.empty(len(rows), np.int32)  # read only at the rows logged
-    at[moves] = np.arange(len(moves), dtype=np.int32)
-    at = at[kept[k_logged]]
+    # (a row's place among those logged: its own index less the rows before it not logged, few)
+    at = kept[k_logged]
+    at -= np.searchsorted(np.flatnonzero(code == 0), at)
     post = np.full(len(r), -1, np.int32)
     post[at] = k_post[k_logged]
     from_post = np.full(len(r), -1, np.int32)
     from_post[at] = k_old[k_logged]
+    cur_logged = cur[moves]
     model.events.append(
         model,
         year=model.year,
@@ -781,8 +782,8 @@ def _log_and_tally(
         cause=(MOVE_CAUSES, code[moves] - 1),
         rows=r,
         post=post,
-        unit=np.take(new_ident.astype(np.int32), cur[moves]),
-        level=np.take(new_level.astype(np.int8), cur[moves]),
+        unit=np.take(new_ident.astype(np.int32), cur_logged),
+        level=np.take(new_level.astype(np.int8), cur_logged),
         sector=c.sector[r],
         from_post=from_post,
         chain=np.int64(-1),

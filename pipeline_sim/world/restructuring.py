@@ -826,7 +826,8 @@ def _fill_new_pools(model: PipelineModel, key_idx: np.ndarray) -> None:
     try:
         model.pools = all_pools[key_idx].copy()
         p.key_posts = all_keys[key_idx]
-        eligible = planning_eligible(model)
+        # with holders only, eligibility is needed (and worked out) for holders only
+        eligible = planning_eligible(model, np.flatnonzero(c.post >= 0) if holders_only else None)
         if holders_only:
             rules = {INDEX_RULE[scen.planning.selection]}
             if scen.planning.selection == "best_worst_mix":

@@ -432,11 +432,11 @@ def year_metrics(model: PipelineModel) -> dict[str, np.ndarray]:
     out["holder_age_mean"] = _ratio(count(ag, age[arows]), n_all)
     # cadres in service by their own level, sector and rank (3 = staff) and by the grade of the
     # last assessment (k = none), in one pass; everyone else in a last bin
-    # (built in place: cadre-length int64 arrays are the largest temporaries of the year)
+    # (built in place, in int32: cadre-length arrays are the largest temporaries of the year)
     k = len(GRADES)
     last = recent_grade(model)
     active = c.status == ACTIVE
-    place = c.level.astype(np.int64)
+    place = c.level.astype(np.int32)
     place *= nS
     place += c.sector
     place *= 4

@@ -65,7 +65,9 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
     need = np.flatnonzero(free > 0)
     if len(need) == 0:
         return
-    cap = np.where(eligible, np.maximum(plan.max_posts_per_cadre - c.n_planned.astype(np.int32), 0), 0)
+    cap = np.zeros(c.n, np.int32)  # pools each cadre may still join
+    at = np.flatnonzero(eligible)
+    cap[at] = np.maximum(plan.max_posts_per_cadre - c.n_planned[at].astype(np.int32), 0)
     sel = Selector(model, cap > 0, plan.selection, "planning")
     staff_ranks = [("head", "deputy", "member").index(r) for r in scen.appointment.entry_ranks]
     posts = p.key_posts[need]

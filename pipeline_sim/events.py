@@ -187,7 +187,6 @@ class EventLog:
         np.subtract(year + 0.5, age, out=age)
         np.floor(age, out=age)
         np.clip(age, -1, 127, out=age)
-        place = np.where(left >= 0, left, -4)  # none: -1 // 4 and -1 % 4 below
 
         def col(values, dtype):
             return np.asarray(values).astype(dtype, copy=False)
@@ -206,8 +205,8 @@ class EventLog:
                 "chain": col(chain, np.int64),
                 "age": age.astype(np.int8),
                 "female": c.female[rows],
-                "from_level": (place // 4).astype(np.int8),
-                "from_rank": np.where(left >= 0, place % 4, -1).astype(np.int8),
+                "from_level": (left >> 2).astype(np.int8),  # grade // 4; none (-1): -1
+                "from_rank": np.where(left >= 0, left & 3, -1).astype(np.int8),  # grade % 4
                 "at_congress": np.bool_(getattr(model, "phase", None) == "congress"),
             }
         )

@@ -81,7 +81,8 @@ def add_candidates(model, eligible: np.ndarray, local: bool) -> None:
         owner, rows = _market_pairs(model, posts, free[need], cap, sel.score, staff_ranks, rng)
         cause = "open"
     ok = sel.admissible(posts, owner, rows)
-    ok &= ~(pools[need[owner]] == rows[:, None]).any(axis=1)  # not already in that pool
+    if (pools[need] >= 0).any():  # (new pools, e.g. after a restructuring, hold no one yet)
+        ok &= ~(pools[need[owner]] == rows[:, None]).any(axis=1)  # not already in that pool
     owner, rows = owner[ok], rows[ok]
     if not local or sel.may_repeat(posts):  # a pair listed twice keeps its first copy
         _, first = np.unique(owner * (c.n + 1) + rows, return_index=True)

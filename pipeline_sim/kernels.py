@@ -88,7 +88,8 @@ def order_within_groups_hinted(groups: np.ndarray, scores: np.ndarray, hint: np.
 
 def subset_hint(order: np.ndarray, subset: np.ndarray, n: int) -> np.ndarray:
     """Positions within `subset` (indices into n elements) of its elements in the order `order`
-    (a permutation of the n): a hint for sorting the subset as `order` sorts the whole."""
+    (distinct indices into the n, every element of `subset` among them for a complete hint): a
+    hint for sorting the subset as `order` sorts the whole."""
     at = np.full(n, -1, np.int64)
     at[subset] = np.arange(len(subset))
     hint = at[order]

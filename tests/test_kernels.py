@@ -132,8 +132,8 @@ def test_the_hinted_order_is_the_unhinted_order_whatever_the_hint(data):
 )
 def test_large_inputs_keep_ties_in_input_order(seed, n_groups, n_scores, grouped):
     """From `_QUICK_FROM` elements on, an input in no order is sorted by numpy's default sort and
-    its ties are then put back in input order, one partly in order (here: listed group by group)
-    by the stable sort: either way the order of a stable sort, with few or many ties."""
+    its ties are then put back in input order, one partly in order (many ties, or some inputs
+    listed group by group) by the stable sort: either way the order of a stable sort."""
     from pipeline_sim.kernels import _QUICK_FROM
 
     rng = np.random.default_rng(seed)
@@ -197,6 +197,17 @@ def test_add_counts_is_ufunc_at(size, n, dtype, delta, seed):
     add_counts(target, index, delta)
     assert target.dtype == want.dtype
     assert np.array_equal(target, want)
+
+
+def test_add_counts_adds_once_per_repeat_for_a_few_positions_too():
+    """A few positions in a long target take ``ufunc.at``: a position listed three times gets
+    three deltas, as through the count."""
+    for size in (5000, 10):
+        target = np.zeros(size, np.int32)
+        add_counts(target, np.array([7, 7, 7, 2]), -2)
+        want = np.zeros(size, np.int32)
+        want[7], want[2] = -6, -2
+        assert np.array_equal(target, want)
 
 
 @given(st.integers(0, 300), st.integers(0, 2**32 - 1))

@@ -313,15 +313,3 @@ def _status_of(model: PipelineModel, uids: np.ndarray) -> np.ndarray:
         fill(uid, status)
     fill(c.uid, c.status)  # rows in use last: a row not yet reused still holds its cadre
     return out[first]
-    order = np.argsort(uids)
-    wanted = uids[order]
-
-    def fill(uid: np.ndarray, status: np.ndarray) -> None:
-        hit = np.flatnonzero(np.isin(uid, wanted))
-        if len(hit):
-            out[order[np.searchsorted(wanted, uid[hit])]] = status[hit]
-
-    for uid, status in zip(c.archive["uid"], c.archive["status"], strict=True):
-        fill(uid, status)
-    fill(c.uid, c.status)  # rows in use last: a row not yet reused still holds its cadre
-    return out

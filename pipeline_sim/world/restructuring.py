@@ -767,7 +767,8 @@ def _log_and_tally(
     # the logged holders' posts at their places among the rows logged (in the log's own types,
     # as the unit and level below: no copies in `append`)
     k_logged = k_code > 0
-    # (a row's place among those logged: its own index less the rows before it not logged, few)
+    # (a row's place among those logged: its own index less the rows before it not logged, few
+    # when most units merge)
     at = kept[k_logged]
     at -= np.searchsorted(np.flatnonzero(code == 0), at)
     post = np.full(len(r), -1, np.int32)

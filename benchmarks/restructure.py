@@ -2,19 +2,25 @@
 
     python benchmarks/restructure.py               # national scale, years 2021-2027
     python benchmarks/restructure.py --scale 0.1   # a tenth
+    python benchmarks/restructure.py --repeat 5    # five runs, each in its own process; the median
 
 Prints, for every simulated year and for the restructure phase in the event year (the event
 itself: early retirements, moves, new posts, dissolved and rebuilt pools, indexes and the event
 log's rows), the CPU time of this process in user and system mode (`getrusage`), and
-the structure just after the event. On a machine shared with other processes wall-clock times move
-with their load; user time much less. System time is mostly the memory first touched: the event
-log's rows of the event year (about 900,000 at national scale) are kept until the year's end.
+the structure just after the event, and the event's time over the median year's (user + system).
+On a machine shared with other processes wall-clock times move with their load; user time much
+less, but single runs of a fraction of a second still vary by 10-20%: `--repeat` gives the median
+ratio of several runs. System time is mostly the memory first touched: the event log's rows of the
+event year (about 900,000 at national scale) are kept until the year's end.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +43,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--years", type=int, default=7)
     parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "transition2025.toml"))
+    parser.add_argument("--repeat", type=int, default=1, help="runs, each in a fresh process")
     args = parser.parse_args()
+    if args.repeat > 1:
+        _repeat(args)
+        return
     model = PipelineModel(args.scenario, years=args.years, **{"hierarchy.scale": args.scale})
     event_year = min(e[0] for e in model.restructuring.events)
     years, event = {}, (np.nan, np.nan)
@@ -69,6 +79,26 @@ def main() -> None:
     own = years[event_year]
     print(f"{event_year} without the event: {own[0] - event[0]:.2f} + {own[1] - event[1]:.2f}")
     print(f"after the event: {structure}")
+    year = float(np.median(user + system))
+    print(f"event / median year (user + system): {sum(event) / year:.2f}")
+
+
+def _repeat(args) -> None:
+    """The event-to-year ratio of `args.repeat` runs, each in its own process, and its median."""
+    ratios = []
+    for i in range(args.repeat):
+        cmd = [sys.executable, __file__, "--scale", str(args.scale), "--years", str(args.years)]
+        out = subprocess.run([*cmd, "--scenario", args.scenario], capture_output=True, text=True, check=True)
+        ratio = float(re.search(r"event / median year \(user \+ system\): ([\d.]+)", out.stdout)[1])
+        event = re.search(r"the event .*: ([\d.]+) \+ ([\d.]+)", out.stdout)
+        print(
+            f"run {i + 1}: event {float(event[1]) + float(event[2]):.2f} s, event / median year {ratio:.2f}"
+        )
+        ratios.append(ratio)
+    print(
+        f"event / median year over {len(ratios)} runs: median {np.median(ratios):.2f} "
+        f"(min {min(ratios):.2f}, max {max(ratios):.2f}; below 1 in {sum(r < 1 for r in ratios)})"
+    )
 
 
 if __name__ == "__main__":

@@ -168,7 +168,9 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     present = np.zeros(int(values.max()) + 1, dtype=bool)
     present[values] = True
     distinct = np.flatnonzero(present)
-    code = np.empty(len(present), dtype=np.int64)  # read only where present
+    # read only where present; int32 (positions fit): the table's pages touched at the values
+    # are most of this function's cost
+    code = np.empty(len(present), dtype=np.int32 if n < 2**31 else np.int64)
     code[distinct] = np.arange(len(distinct))
     return distinct, code[values]
 

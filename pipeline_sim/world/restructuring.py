@@ -237,7 +237,10 @@ def rebuild_indexes(model: PipelineModel) -> None:
     model.staff_target = staff_targets(model.restructuring.hierarchy_spec(), u)
     model.rosters.posts = roster_posts(model)
     model._selection.clear()
+    kept = model.year_cache.get("record_ok")  # records of the cadres, not of the structure
     model.year_cache.clear()
+    if kept is not None:
+        model.year_cache["record_ok"] = kept
     if model._unit_agents is not None:
         for agent in model._unit_agents:
             agent.remove()
@@ -574,14 +577,10 @@ def apply_event(model: PipelineModel, year: int, month: int, steps: list) -> Non
     c.unit[others_rows] = image[c.unit[others_rows]]
     c.level[others_rows] = model.units.level[c.unit[others_rows]]
     n_net = scen.appointment.n_networks
-    active = c.status == ACTIVE
-    home = c.home[active]
-    ok = home >= 0
-    home[ok] = old_locality_image[home[ok]]
-    c.home[active] = home
-    network = c.network[active]
-    network[ok] = home[ok] * n_net + network[ok] % n_net  # as the column: int32
-    c.network[active] = network
+    homed = np.flatnonzero((c.status == ACTIVE) & (c.home >= 0))
+    home = old_locality_image[c.home[homed]].astype(np.int32)  # the columns' type
+    c.home[homed] = home
+    c.network[homed] = home * n_net + c.network[homed] % n_net
     # planning only for higher posts: entries no longer below their post are dropped
     if (pools >= 0).any():
         kk, ss = np.nonzero(pools >= 0)

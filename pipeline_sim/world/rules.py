@@ -74,7 +74,8 @@ def record_ok(model: PipelineModel, min_grade: str, years: int) -> np.ndarray:
         for k in range(years):
             g = recent_grade(model, k)
             ok &= (g <= code) | (g == NO_GRADE)
-        cache.clear()  # keep one at a time
+        if len(cache) >= 4:  # planning's and appointments' conditions alternate within a year
+            cache.clear()
         cache[key] = ok
     return cache[key]
 

@@ -97,12 +97,13 @@ class EventLog:
             return np.int16(vocab.setdefault(values, len(vocab)))
         if isinstance(values, tuple):
             names, index = values
-            used = np.zeros(len(names), dtype=bool)
-            used[index] = True  # names take codes in the order they are first used
+            index = np.asarray(index)
+            # the names used take codes in the order of `names` (a few names: one pass each)
+            used = [i for i in range(len(names)) if (index == i).any()]
             codes = np.full(len(names), -1, dtype=np.int16)
-            for i in np.flatnonzero(used):
+            for i in used:
                 codes[i] = vocab.setdefault(names[i], len(vocab))
-            return codes[index]
+            return np.take(codes, index)
         uniq, inv = np.unique(np.asarray(values), return_inverse=True)
         codes = np.array([vocab.setdefault(str(u), len(vocab)) for u in uniq], dtype=np.int16)
         return codes[inv]

@@ -826,13 +826,13 @@ def _fill_new_pools(model: PipelineModel, key_idx: np.ndarray) -> None:
     try:
         model.pools = all_pools[key_idx].copy()
         p.key_posts = all_keys[key_idx]
-        # with holders only, eligibility is needed (and worked out) for holders only
-        eligible = planning_eligible(model, np.flatnonzero(c.post >= 0) if holders_only else None)
+        eligible = planning_eligible(model)
         if holders_only:
+            eligible &= c.post >= 0  # the only candidates: capacities for them alone
             rules = {INDEX_RULE[scen.planning.selection]}
             if scen.planning.selection == "best_worst_mix":
                 rules.add("worst_first")
-            rows = np.flatnonzero(eligible & (c.post >= 0))
+            rows = np.flatnonzero(eligible)
             # the holders listed by post (posts are ordered by place): a hint to the sort
             hint = subset_hint(p.holder[p.holder >= 0], rows, c.n)
             for rule in sorted(rules):

@@ -85,25 +85,17 @@ def years_left(model: PipelineModel, at_year: float | None = None) -> np.ndarray
     return model.cadres.t_retire - year
 
 
-def planning_eligible(model: PipelineModel, rows: np.ndarray | None = None) -> np.ndarray:
-    """Cadres who may be in a planning pool this year (any post; the post-specific part is scope).
-
-    Over every row, or (`rows` given) over those rows only, False elsewhere."""
+def planning_eligible(model: PipelineModel) -> np.ndarray:
+    """Cadres who may be in a planning pool this year (any post; the post-specific part is scope)."""
     c, p = model.cadres, model.scenario.planning
-    at = slice(None) if rows is None else rows
-    ok = (
-        (c.status[at] == ACTIVE)
-        & (c.t_retire[at] - model.year >= p.min_service_left_years)
-        & record_ok(model, p.min_grade, p.record_years)[at]
-        & (c.ban_until[at] <= model.year)
-        & (model.year - c.post_start[at] >= p.min_tenure_years)
-        & ~c.pending_removal[at]
+    return (
+        (c.status == ACTIVE)
+        & (years_left(model) >= p.min_service_left_years)
+        & record_ok(model, p.min_grade, p.record_years)
+        & (c.ban_until <= model.year)
+        & (model.year - c.post_start >= p.min_tenure_years)
+        & ~c.pending_removal
     )
-    if rows is None:
-        return ok
-    out = np.zeros(c.n, dtype=bool)
-    out[rows] = ok
-    return out
 
 
 def tenure_ok(model: PipelineModel, year: float, min_years: float) -> np.ndarray:

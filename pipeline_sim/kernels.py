@@ -114,6 +114,26 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
+def best_first(score: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(-score, kind="stable")[:k]``: the positions of the k highest scores, highest
+    first, equal scores in input order. Without sorting the whole array when k is small beside
+    it (a partition finds the k-th score; only what comes before it is sorted)."""
+    score = np.asarray(score, dtype=np.float64)
+    n = len(score)
+    k = max(0, min(int(k), n))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k * 4 > n or n < 4096 or np.isnan(score).any():
+        return np.argsort(-score, kind="stable")[:k]
+    neg = -score
+    cut = np.partition(neg, k - 1)[k - 1]  # the k-th lowest of -score
+    below = np.flatnonzero(neg < cut)
+    at_cut = np.flatnonzero(neg == cut)[: k - len(below)]  # equal to the k-th: first in input order
+    chosen = np.concatenate([below, at_cut])
+    chosen.sort()  # input order, so that the stable sort keeps equal scores in it
+    return chosen[np.argsort(neg[chosen], kind="stable")]
+
+
 def add_counts(target: np.ndarray, index: np.ndarray, delta: int = 1) -> None:
     """``np.add.at(target, index, delta)`` for a 1-d integer `target`: `delta` added once per
     occurrence of each position in `index`, in place. Through ``np.bincount`` when `index` is not

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from pipeline_sim.kernels import (
     add_counts,
+    best_first,
     dense_codes,
     group_rank,
     match,
@@ -208,6 +209,28 @@ def test_add_counts_adds_once_per_repeat_for_a_few_positions_too():
         want = np.zeros(size, np.int32)
         want[7], want[2] = -6, -2
         assert np.array_equal(target, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 20000),
+    st.sampled_from([0.0, 0.0001, 0.01, 0.1, 0.24, 0.5, 1.0, 1.5]),
+    st.sampled_from(["distinct", "few values", "infinite"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_best_first_is_the_head_of_a_stable_sort_of_the_negated_scores(n, share, kind, seed):
+    """The k best, highest first, equal scores in input order: the head of the full stable sort,
+    by the partition path (large inputs, small k) and by the full sort alike."""
+    rng = np.random.default_rng(seed)
+    k = int(n * share) + 1
+    if kind == "distinct":
+        score = rng.random(n)
+    elif kind == "few values":  # many ties, also across the k-th score
+        score = rng.integers(0, 5, n).astype(np.float64)
+    else:
+        score = rng.choice([-np.inf, 0.0, 1.0, np.inf], n)
+    want = np.argsort(-score, kind="stable")[:k]
+    assert np.array_equal(best_first(score, k), want)
 
 
 @given(st.integers(0, 300), st.integers(0, 2**32 - 1))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline_sim.kernels import _rank_in_runs, add_counts, group_rank, match, stable_argsort
+from pipeline_sim.kernels import _rank_in_runs, add_counts, best_first, group_rank, match, stable_argsort
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.operations import Selector, drop_from_pools
 from pipeline_sim.world.rules import planning_eligible
@@ -176,24 +176,25 @@ def _market_pairs(model, posts, free, cap, score, staff_ranks, rng):
     """Open planning: for each grade, the best candidates anywhere, dealt round-robin to posts."""
     c, p, plan = model.cadres, model.posts, model.scenario.planning
     owners, rows_out = [], []
-    cand_all = np.flatnonzero(cap > 0)
-    cand_all = cand_all[np.argsort(-score[cand_all], kind="stable")]
+    cand_all = np.flatnonzero(cap > 0)  # ascending rows: equal scores rank by row
+    cl, cg = c.level[cand_all], c.grade[cand_all]
+    cr = cg % 4
+    depth = model.units.depth  # steps between levels (a level may be abolished)
     for g in np.unique(p.grade[posts]):
         sel = np.flatnonzero(p.grade[posts] == g)
         level, rank = int(g) // 4, int(g) % 4
-        cl, cr = c.level[cand_all], c.grade[cand_all] % 4
-        depth = model.units.depth  # steps between levels (a level may be abolished)
-        ok = (c.grade[cand_all] > g) & (depth[cl] <= depth[level] + plan.max_level_gap)
+        ok = (cg > g) & (depth[cl] <= depth[level] + plan.max_level_gap)
         ok &= (cr != STAFF_RANK) | ((cl == level) & (rank in staff_ranks))
         cands = cand_all[ok]
         n_slots = int(free[sel].sum())
         if len(cands) == 0 or n_slots == 0:
             continue
+        cands = cands[best_first(score[cands], n_slots)]  # the best first, as many as slots
         # slots: round j of every post in random order; copies: k-th copy of every candidate, best first
         post_order = sel[rng.permutation(len(sel))]
         rounds = np.arange(int(free[sel].max()))
         slot_post = np.concatenate([post_order[free[post_order] > j] for j in rounds])
-        take = cands[:n_slots]  # enough distinct candidates to fill every slot once
+        take = cands  # enough distinct candidates to fill every slot once
         copies = np.concatenate([take[cap[take] > k] for k in range(int(cap[take].max()))])
         m = min(len(slot_post), len(copies))
         owners.append(slot_post[:m])

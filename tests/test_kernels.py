@@ -130,22 +130,36 @@ def test_the_hinted_order_is_the_unhinted_order_whatever_the_hint(data):
     st.sampled_from([3, 50, 5000]),
     st.sampled_from([2, 40, 10**6]),
     st.booleans(),
+    st.booleans(),
 )
-def test_large_inputs_keep_ties_in_input_order(seed, n_groups, n_scores, grouped):
+def test_large_inputs_keep_ties_in_input_order(seed, n_groups, n_scores, grouped, simd):
     """From `_QUICK_FROM` elements on, an input in no order is sorted by numpy's default sort and
     its ties are then put back in input order, one partly in order (many ties, or some inputs
-    listed group by group) by the stable sort: either way the order of a stable sort."""
-    from pipeline_sim.kernels import _QUICK_FROM
+    listed group by group) by the stable sort: either way the order of a stable sort, with the
+    thresholds of an AVX-512 machine or of another (`SIMD_SORT`), with a hint close to the order,
+    one far from it or none."""
+    from pipeline_sim import kernels
 
     rng = np.random.default_rng(seed)
-    n = _QUICK_FROM + int(rng.integers(0, 5000))
+    n = kernels._QUICK_FROM + int(rng.integers(0, 5000))
     groups = rng.integers(0, n_groups, n)
     if grouped:
         groups.sort()
     scores = rng.integers(0, n_scores, n) / 7.0
-    order = order_within_groups(groups, scores)
-    assert np.array_equal(order, np.lexsort((np.arange(n), -scores, groups)))
-    assert np.array_equal(group_rank(groups, scores)[order], _runs(groups[order]))
+    want = np.lexsort((np.arange(n), -scores, groups))
+    near = want.copy()
+    swap = rng.integers(0, n - 1, n // 50)
+    near[swap], near[swap + 1] = want[swap + 1], want[swap]
+    saved = kernels.SIMD_SORT
+    kernels.SIMD_SORT = simd
+    try:
+        order = order_within_groups(groups, scores)
+        assert np.array_equal(order, want)
+        for hint in (near, rng.permutation(n), None):
+            assert np.array_equal(order_within_groups_hinted(groups, scores, hint), want)
+        assert np.array_equal(group_rank(groups, scores)[order], _runs(groups[order]))
+    finally:
+        kernels.SIMD_SORT = saved
 
 
 def _runs(sorted_groups: np.ndarray) -> np.ndarray:

@@ -134,3 +134,21 @@ def test_batch_run_works_with_burn_in_years(teaching_file):
         display_progress=False,
     )
     assert rows[-1]["year"] == 2023
+
+
+def test_the_sort_used_changes_no_result(monkeypatch):
+    """Machines with and without numpy's AVX-512 sort take different sorts (`kernels.SIMD_SORT`)
+    for the same orders: every metric and event the same, on a structure large enough for the
+    sorts of tens of thousands of cadres."""
+    from pipeline_sim import kernels
+    from pipeline_sim import model as model_module
+
+    frames = {}
+    for simd in (True, False):
+        monkeypatch.setattr(kernels, "SIMD_SORT", simd)
+        monkeypatch.setattr(model_module, "SIMD_SORT", simd)
+        m = PipelineModel("scenarios/baseline.toml", seed=2, years=4, **{"hierarchy.scale": 0.05}).run()
+        assert m.cadres.n > 4 * kernels._QUICK_FROM
+        frames[simd] = (m.metrics_frame(), m.events_frame())
+    pd.testing.assert_frame_equal(frames[True][0], frames[False][0])
+    pd.testing.assert_frame_equal(frames[True][1], frames[False][1])

@@ -11,6 +11,7 @@ from pipeline_sim.kernels import (
     best_first,
     dense_codes,
     group_rank,
+    lex_order,
     match,
     order_within_groups,
     order_within_groups_hinted,
@@ -245,6 +246,37 @@ def test_best_first_is_the_head_of_a_stable_sort_of_the_negated_scores(n, share,
         score = rng.choice([-np.inf, 0.0, 1.0, np.inf], n)
     want = np.argsort(-score, kind="stable")[:k]
     assert np.array_equal(best_first(score, k), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 20000),
+    st.lists(
+        st.sampled_from(["small ints", "wide ints", "floats", "few floats", "bools"]), min_size=1, max_size=4
+    ),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_lex_order_is_numpys_lexsort(n, kinds, simd, seed):
+    """The packed sort gives lexsort's order, equal keys in input order, whatever the keys: those
+    that fit in 64 bits and those that do not (then lexsort itself), with or without `SIMD_SORT`."""
+    from pipeline_sim import kernels
+
+    rng = np.random.default_rng(seed)
+    make = {
+        "small ints": lambda: rng.integers(-3, 40, n),
+        "wide ints": lambda: rng.integers(0, 2**40, n),
+        "floats": lambda: rng.normal(size=n),
+        "few floats": lambda: rng.choice([-np.inf, -0.0, 0.0, 0.5, np.inf], n),
+        "bools": lambda: rng.random(n) < 0.5,
+    }
+    keys = tuple(make[k]() for k in kinds)
+    saved = kernels.SIMD_SORT
+    kernels.SIMD_SORT = simd
+    try:
+        assert np.array_equal(lex_order(keys), np.lexsort(keys))
+    finally:
+        kernels.SIMD_SORT = saved
 
 
 @given(st.integers(0, 300), st.integers(0, 2**32 - 1))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline_sim.kernels import POPCOUNT, add_counts, expand_ranges, match_lazy, stable_argsort
+from pipeline_sim.kernels import POPCOUNT, add_counts, expand_ranges, lex_order, match_lazy, stable_argsort
 from pipeline_sim.world.cadres import ACTIVE, STATUS
 from pipeline_sim.world.hierarchy import STAFF_RANK
 from pipeline_sim.world.rules import (
@@ -639,7 +639,7 @@ class _Candidates:
             bound_s = np.full(len(a), -np.inf)
             bound_t = np.zeros(len(a))
             if len(b_owner):
-                first = np.lexsort((b_tie, -b_score, b_owner))
+                first = lex_order((b_tie, -b_score, b_owner))
                 bo = b_owner[first]
                 lead = first[np.r_[True, bo[1:] != bo[:-1]]]
                 bound_s[b_owner[lead]] = b_score[lead]

@@ -287,3 +287,20 @@ def test_subset_hint_lists_the_subset_in_the_given_order(n, seed):
     hint = subset_hint(order, subset, n)
     assert sorted(hint.tolist()) == list(range(len(subset)))  # a permutation: usable as a hint
     assert subset[hint].tolist() == [i for i in order.tolist() if i in set(subset.tolist())]
+
+
+def test_whole_float_keys_become_integers_and_others_stay():
+    """The matching passes its tie keys (positions held as floats) to `lex_order` as integers
+    when they are whole numbers: same order, the cheap path; any other floats are left alone."""
+    from pipeline_sim.kernels import _as_int_if_whole
+
+    whole = np.array([3.0, -0.0, 7.0, 2.0**52])
+    out = _as_int_if_whole(whole)
+    assert out.dtype == np.int64 and np.array_equal(out, whole)
+    for other in (
+        np.array([1.0, 2.5]),
+        np.array([1.0, np.inf]),
+        np.array([1.0, np.nan]),
+        np.array([2.0**60]),
+    ):
+        assert _as_int_if_whole(other) is other

@@ -12,7 +12,7 @@ from scipy.special import ndtr, ndtri
 
 from pipeline_sim import metrics as metric_defs
 from pipeline_sim.events import EventLog
-from pipeline_sim.kernels import SIMD_SORT, expand_ranges, order_within_groups, order_within_groups_hinted
+from pipeline_sim.kernels import SIMD_SORT, expand_ranges, order_within_groups_hinted
 from pipeline_sim.memory import reuse_freed_memory, small_pages
 from pipeline_sim.metrics import ALL, Chains, Tally, year_metrics
 from pipeline_sim.processes import DEFAULT_PLAN
@@ -239,13 +239,10 @@ class PipelineModel(mesa.Model):
         score = np.zeros(c.n)
         score[rows] = selection_score(self, rows, rule, "selection")
         key = c.place[rows]
-        if SIMD_SORT:  # numpy's AVX-512 sort beats the stable sort of last year's order here
-            order = order_within_groups(key, score[rows])
-        else:
-            order = order_within_groups_hinted(key, score[rows], self._order_hint(rule, rows))
+        order = order_within_groups_hinted(key, score[rows], self._order_hint(rule, rows))
         rows, key = rows[order], key[order]
         self._selection[rule] = (rows, key, score)
-        if not SIMD_SORT:
+        if not SIMD_SORT:  # numpy's AVX-512 sort beats the stable sort of last year's order: no hint
             self._last_order[rule] = rows.astype(np.int32)
         return rows, key, score
 

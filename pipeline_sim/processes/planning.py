@@ -189,13 +189,13 @@ def _market_pairs(model, posts, free, cap, score, staff_ranks, rng):
         n_slots = int(free[sel].sum())
         if len(cands) == 0 or n_slots == 0:
             continue
-        cands = cands[best_first(score[cands], n_slots)]  # the best first, as many as slots
+        # the best first, as many as slots: enough distinct candidates to fill every slot once
+        cands = cands[best_first(score[cands], n_slots)]
         # slots: round j of every post in random order; copies: k-th copy of every candidate, best first
         post_order = sel[rng.permutation(len(sel))]
         rounds = np.arange(int(free[sel].max()))
         slot_post = np.concatenate([post_order[free[post_order] > j] for j in rounds])
-        take = cands  # enough distinct candidates to fill every slot once
-        copies = np.concatenate([take[cap[take] > k] for k in range(int(cap[take].max()))])
+        copies = np.concatenate([cands[cap[cands] > k] for k in range(int(cap[cands].max()))])
         m = min(len(slot_post), len(copies))
         owners.append(slot_post[:m])
         rows_out.append(copies[:m])

@@ -316,8 +316,9 @@ def write_compare_report(
         "mean paired difference from the reference, its 95% interval as error bars, and the shaded "
         "band holding the middle 80% of the paired differences.</p>"
     )
+    present = {str(m) for m in yearly["metric"].unique()}
     for metric in FIGURES:
-        if metric in set(yearly["metric"].astype(str)):
+        if metric in present:
             parts.append(
                 metric_figure(yearly, names, metric).to_html(full_html=False, include_plotlyjs=False)
             )

@@ -127,6 +127,32 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
     pd.testing.assert_frame_equal(one, two)
 
 
+def test_collected_runs_keep_every_value_with_text_as_categories(tmp_path):
+    """The runs of an experiment, read back as one frame: every value of every run file, in spec
+    order; text as categories with one set for all runs (the structure's order of levels kept
+    where every run has it, else the values sorted as strings)."""
+    other = {**TEACH, "hierarchy": {"preset": "reform2025", "scale": 0.005}}  # other levels
+    specs = [*_specs(2), RunSpec("x0", other, seed=7, years=3, labels={"scenario": "other"})]
+    out = execute(specs, tmp_path / "exp", workers=1)
+    plain = pd.concat(
+        [pd.read_parquet(tmp_path / "exp" / "runs" / f"{s.run_id}.parquet") for s in specs], ignore_index=True
+    )
+    assert list(out.columns) == list(plain.columns) and len(out) == len(plain)
+    for col in out.columns:
+        if col in ("run", "scenario", "level", "sector", "metric"):
+            assert isinstance(out[col].dtype, pd.CategoricalDtype), col
+            assert list(out[col].astype(str)) == list(plain[col].astype(str)), col
+        else:
+            pd.testing.assert_series_equal(out[col], plain[col])
+    # levels of two structures: sorted as strings; one structure: its own order
+    assert list(out["level"].cat.categories) == sorted(set(plain["level"].astype(str)))
+    assert list(out["scenario"].cat.categories) == ["other", "teach"]
+    one = execute(_specs(2), tmp_path / "one", workers=1)
+    assert list(one["level"].cat.categories) == list(
+        pd.read_parquet(tmp_path / "one" / "runs" / "r0.parquet")["level"].cat.categories
+    )
+
+
 def test_the_function_interface_returns_named_outcomes():
     out = simulate(TEACH, seed=3, years=3, planning__mode="open")
     assert set(out) >= {"succession_gap_rate", "bench_strength", "quality_in_office"}

@@ -38,10 +38,11 @@ def violation_log_odds(model) -> np.ndarray:
     power = 1.0 - ig.control_of_power
     depth = model.units.depth  # levels with units above each level (a level may be abolished)
     bottom = depth[model.units.n_levels - 1]
-    is_head = (c.post >= 0) & (c.grade % 4 == 0)
+    is_head = (c.post >= 0) & (c.grade & 3 == 0)  # grades are 4 * level + rank, never negative
     f32 = np.float32
     lin = f32(_logit(ig.p_violation)) - f32(ig.integrity_effect) * c.integrity
-    lin += f32(power * ig.power_effect_per_level) * (bottom - depth[c.level]).astype(f32)
+    # the power term of each level, looked up (the same float32 products as row by row)
+    lin += (f32(power * ig.power_effect_per_level) * (bottom - depth).astype(f32))[c.level]
     lin += f32(power * ig.head_effect) * is_head
     tenure = np.minimum(model.year - c.post_start, 20) * (c.post >= 0)
     lin += f32(power * ig.tenure_effect) * tenure.astype(f32)

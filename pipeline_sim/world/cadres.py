@@ -14,7 +14,7 @@ ACTIVE = 0
 EXIT_CAUSES = ("retired", "died", "resigned", "left", "dismissed", "expelled", "early_retired")
 STATUS = {"active": ACTIVE, **{name: i + 1 for i, name in enumerate(EXIT_CAUSES)}}
 HISTORY = 3  # years of assessment grades kept
-NO_GRADE = -1
+NO_GRADE = -1  # below every grade code (rules.record_ok relies on it)
 
 FIELDS: dict[str, tuple[type | str, tuple[int, ...], object]] = {
     # identity and demography

@@ -72,8 +72,9 @@ def record_ok(model: PipelineModel, min_grade: str, years: int) -> np.ndarray:
         code = grade_code(min_grade)
         ok = np.ones(model.cadres.n, dtype=bool)
         for k in range(years):
-            g = recent_grade(model, k)
-            ok &= (g <= code) | (g == NO_GRADE)
+            # g <= code or g == NO_GRADE in one comparison: NO_GRADE is below every grade (-1), so
+            # after subtracting it a missing year is 0 and grade g is g + 1
+            ok &= recent_grade(model, k) - np.int8(NO_GRADE) <= code - NO_GRADE
         if len(cache) >= 4:  # planning's and appointments' conditions alternate within a year
             cache.clear()
         cache[key] = ok

@@ -681,20 +681,19 @@ def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
         frames.append(frame)
     if not frames:
         return pd.DataFrame()
-    # text columns as categories with one set of categories for all runs: a fraction of the
-    # memory of the strings of 100 national runs (430 MB). The runs' own categories where they
-    # all agree (levels in the structure's order), else the values sorted as plain strings
-    for col in ("run", "scenario", "level", "sector", "metric"):
-        if not all(col in f for f in frames):
+    # text columns (run, scenario, level, sector, metric, text labels) as categories with one set
+    # of categories for all runs: a fraction of the memory of 100 national runs' strings (430 MB).
+    # The runs' own categories where they all agree (levels in the structure's order), else the
+    # values sorted as plain strings
+    for col in frames[0].columns:
+        dtypes = [f[col].dtype if col in f else None for f in frames]
+        if not all(isinstance(d, pd.CategoricalDtype) for d in dtypes) or all(d == dtypes[0] for d in dtypes):
             continue
-        first = frames[0][col]
-        if isinstance(first.dtype, pd.CategoricalDtype) and all(f[col].dtype == first.dtype for f in frames):
-            continue
-        own = [f[col].astype("category").array for f in frames]
-        values = pd.Index(sorted({str(v) for o in own for v in o.categories}))
-        for f, o in zip(frames, own, strict=True):
-            recode = np.append(values.get_indexer(o.categories.astype(str)), -1)  # -1: missing
-            f[col] = pd.Categorical.from_codes(recode[o.codes], categories=values)
+        values = pd.Index(sorted({str(v) for f in frames for v in f[col].cat.categories}))
+        for f in frames:
+            own = f[col].array
+            recode = np.append(values.get_indexer(own.categories.astype(str)), -1)  # -1: missing
+            f[col] = pd.Categorical.from_codes(recode[own.codes], categories=values)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -133,13 +133,15 @@ def test_collected_runs_keep_every_value_with_text_as_categories(tmp_path):
     where every run has it, else the values sorted as strings)."""
     other = {**TEACH, "hierarchy": {"preset": "reform2025", "scale": 0.005}}  # other levels
     specs = [*_specs(2), RunSpec("x0", other, seed=7, years=3, labels={"scenario": "other"})]
+    for spec, arm in zip(specs, ("b", "a", "b"), strict=True):  # a text label of the runs
+        spec.labels["arm"] = arm
     out = execute(specs, tmp_path / "exp", workers=1)
     plain = pd.concat(
         [pd.read_parquet(tmp_path / "exp" / "runs" / f"{s.run_id}.parquet") for s in specs], ignore_index=True
     )
     assert list(out.columns) == list(plain.columns) and len(out) == len(plain)
     for col in out.columns:
-        if col in ("run", "scenario", "level", "sector", "metric"):
+        if col in ("run", "scenario", "arm", "level", "sector", "metric"):
             assert isinstance(out[col].dtype, pd.CategoricalDtype), col
             assert list(out[col].astype(str)) == list(plain[col].astype(str)), col
         else:
@@ -147,6 +149,7 @@ def test_collected_runs_keep_every_value_with_text_as_categories(tmp_path):
     # levels of two structures: sorted as strings; one structure: its own order
     assert list(out["level"].cat.categories) == sorted(set(plain["level"].astype(str)))
     assert list(out["scenario"].cat.categories) == ["other", "teach"]
+    assert list(out["arm"].cat.categories) == ["a", "b"]
     one = execute(_specs(2), tmp_path / "one", workers=1)
     assert list(one["level"].cat.categories) == list(
         pd.read_parquet(tmp_path / "one" / "runs" / "r0.parquet")["level"].cat.categories

@@ -659,7 +659,10 @@ def _read_run(path: Path) -> pd.DataFrame:
     """One run's checkpoint, its text columns as categories (not one string per row)."""
     schema = pq.read_schema(path)
     text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    return pq.read_table(path, read_dictionary=text).to_pandas()
+    frame = pq.read_table(path, read_dictionary=text).to_pandas()
+    for col in text:  # categories sorted, so that they order as the strings would
+        frame[col] = frame[col].cat.set_categories(sorted(frame[col].cat.categories))
+    return frame
 
 
 def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
@@ -681,10 +684,10 @@ def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
         frames.append(frame)
     if not frames:
         return pd.DataFrame()
-    # text columns (run, scenario, level, sector, metric, text labels) as categories with one set
-    # of categories for all runs: a fraction of the memory of 100 national runs' strings (430 MB).
-    # The runs' own categories where they all agree (levels in the structure's order), else the
-    # values sorted as plain strings
+    # text columns as categories with one set of categories for all runs: level, sector and
+    # metric are stored as categories, run, scenario and text labels as strings (250 MB of
+    # strings in 100 national runs). The runs' own categories where they all agree (levels in
+    # the structure's order), else the values sorted as plain strings
     for col in frames[0].columns:
         dtypes = [f[col].dtype if col in f else None for f in frames]
         if not all(isinstance(d, pd.CategoricalDtype) for d in dtypes) or all(d == dtypes[0] for d in dtypes):

@@ -140,3 +140,23 @@ def test_rotation_metrics_count_both_sides_of_an_exchange():
     ]["value"].sum()
     assert len(swaps) > 0
     assert counted == len(swaps)
+
+
+def test_the_assessment_record_counts_only_years_with_a_grade():
+    """record_ok: the last `years` grades at least the minimum; a year without a grade (e.g. a
+    new entrant's) does not count against."""
+    from pipeline_sim.world.cadres import HISTORY, NO_GRADE
+    from pipeline_sim.world.rules import record_ok
+
+    model = teaching(years=1)
+    c = model.cadres
+    rows = np.arange(6)
+    last, before = model.last_assessed_year % HISTORY, (model.last_assessed_year - 1) % HISTORY
+    # excellent 0, good 1, completed 2, not completed 3
+    c.grades[rows, last] = [0, 1, 2, NO_GRADE, 1, NO_GRADE]
+    c.grades[rows, before] = [1, 1, 1, 1, 3, NO_GRADE]
+    model.year_cache.clear()
+    assert record_ok(model, "good", 1)[rows].tolist() == [True, True, False, True, True, True]
+    assert record_ok(model, "good", 2)[rows].tolist() == [True, True, False, True, False, True]
+    assert record_ok(model, "excellent", 1)[rows].tolist() == [True, False, False, True, False, True]
+    assert record_ok(model, "not_completed", 2)[rows].all()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline_sim.scenario.schema import GRADES, RetirementSchedule
-from pipeline_sim.world.cadres import ACTIVE, HISTORY, NO_GRADE
+from pipeline_sim.world.cadres import ACTIVE, HISTORY
 
 if TYPE_CHECKING:
     from pipeline_sim.model import PipelineModel
@@ -72,9 +72,8 @@ def record_ok(model: PipelineModel, min_grade: str, years: int) -> np.ndarray:
         code = grade_code(min_grade)
         ok = np.ones(model.cadres.n, dtype=bool)
         for k in range(years):
-            # g <= code or g == NO_GRADE in one comparison: NO_GRADE is below every grade (-1), so
-            # after subtracting it a missing year is 0 and grade g is g + 1
-            ok &= recent_grade(model, k) - np.int8(NO_GRADE) <= code - NO_GRADE
+            # a missing year (NO_GRADE, -1, below every grade code) passes
+            ok &= recent_grade(model, k) <= code
         if len(cache) >= 4:  # planning's and appointments' conditions alternate within a year
             cache.clear()
         cache[key] = ok

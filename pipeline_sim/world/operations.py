@@ -6,6 +6,7 @@ Every change keeps the cadre and post records in agreement (``posts.holder[p] ==
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -477,12 +478,23 @@ class Selector:
     def __init__(self, model: PipelineModel, eligible: np.ndarray, rule: str, stream: str):
         self.model, self.rule, self.stream = model, rule, stream
         self.eligible = eligible
-        self.index = CandidateIndex(model, eligible, INDEX_RULE[rule])
-        # the worst candidates too, for rules that sometimes pick them
-        self.worst = CandidateIndex(model, eligible, "worst_first") if rule == "best_worst_mix" else None
+        # the year's selection orders now (the indexes below are built from them when first used:
+        # open planning's candidates from anywhere need only the scores)
+        self.score = model.selection(INDEX_RULE[rule])[2]
+        self._mixed = rule == "best_worst_mix"
+        if self._mixed:
+            model.selection("worst_first")
         # connected candidates may sit below the best few: look deeper
         self.depth = 4 if rule == "patronage" else 1
-        self.score = self.index.score
+
+    @functools.cached_property
+    def index(self) -> CandidateIndex:
+        return CandidateIndex(self.model, self.eligible, INDEX_RULE[self.rule])
+
+    @functools.cached_property
+    def worst(self) -> CandidateIndex | None:
+        """The worst candidates too, for rules that sometimes pick them."""
+        return CandidateIndex(self.model, self.eligible, "worst_first") if self._mixed else None
 
     def local_pairs(self, posts: np.ndarray, max_gap: int, staff_ranks: list[int], k: int):
         """(post index, cadre) pairs from each post's own subtree and sector, and per post whether
@@ -514,7 +526,7 @@ class Selector:
         """Whether `local_pairs` of these posts can list a pair twice: only through the peer
         units of posts that must be held by non-locals (a post's own groups are distinct places,
         each cadre is in one place, and the union with the worst-first pairs drops repeats)."""
-        return self.worst is None and bool(self.model.nonlocal_post[posts].any())
+        return not self._mixed and bool(self.model.nonlocal_post[posts].any())
 
     def admissible(self, posts: np.ndarray, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return admissible_pairs(self.model, self.eligible, posts[owner], rows)

@@ -72,12 +72,19 @@ def test_an_appointment_to_a_higher_post_draws_competence_anew():
 
 def test_without_carry_selection_on_merit_stops_raising_quality_in_office():
     """Merit selection promotes the more competent; when competence does not carry, the
-    promoted are as good as the grade they join, so quality in office rises less."""
-    quality = {}
-    for carry in (1.0, 0.0):
-        model = PipelineModel(TEACHING, seed=5, years=12, **{"appointment.competence_carry": carry}).run()
-        quality[carry] = model.headline("quality_in_office")
-    assert quality[0.0] < quality[1.0]
+    promoted are as good as the grade they join, so quality in office rises less (the Peter
+    principle). From a start where grades differ by the grade bonus alone (not the model's steady
+    state, where quality has nothing left to rise to): over five seeds, paired. Measured over
+    ten seeds: 1.31 against 1.46, the difference -0.15 with a standard error of 0.03."""
+    diffs = []
+    for seed in range(1, 6):
+        quality = {}
+        for carry in (1.0, 0.0):
+            settings = {"appointment.competence_carry": carry, "initial.steady_competence": False}
+            model = PipelineModel(TEACHING, seed=seed, years=12, **settings).run()
+            quality[carry] = model.headline("quality_in_office")
+        diffs.append(quality[0.0] - quality[1.0])
+    assert np.mean(diffs) < -0.05, diffs
 
 
 def test_the_carry_is_a_share():

@@ -404,38 +404,56 @@ def match_lazy(
         o = lex_order((_as_int_if_whole(pt), -ps, pa))
         return pa[o], pb[o], ps[o], pt[o]
 
-    # the pair arrays stay sorted by (a, score high first, tie low first)
-    pa, pb, ps, pt = fetched(np.arange(n_a))
-    while True:
-        alive = ~done[pa] & free_b[pb]
-        pa, pb, ps, pt = pa[alive], pb[alive], ps[alive], pt[alive]
-        best = np.flatnonzero(np.r_[True, pa[1:] != pa[:-1]]) if len(pa) else np.zeros(0, np.int64)
-        ba = pa[best]
+    # the pairs of every a: a block sorted best first, pairs[first[a]:end[a]]; at[a] is the pair
+    # it would propose to now (the first whose b is free: b's are only ever taken, so a pointer
+    # moving forward finds it). A deeper fetch appends the a's new block and points it there.
+    everyone = np.arange(n_a)
+    pa, pb, ps, pt = fetched(everyone)
+    at = np.searchsorted(pa, everyone)
+    end = np.searchsorted(pa, everyone, side="right")
+    todo = everyone  # a's not matched and not out of candidates, ascending
+    while len(todo):
+        p, e = at[todo], end[todo]
+        move = np.flatnonzero(p < e)
+        move = move[~free_b[pb[p[move]]]]
+        while len(move):  # past candidates taken since
+            p[move] += 1
+            move = move[p[move] < e[move]]
+            move = move[~free_b[pb[p[move]]]]
+        at[todo] = p
+        has = p < e
         # an a with something left out is sure of its best only if that comes before the bound
-        unsure = ~done & (bound_s > -np.inf)
-        sure = (ps[best] > bound_s[ba]) | ((ps[best] == bound_s[ba]) & (pt[best] < bound_t[ba]))
-        unsure[ba[sure]] = False
-        deeper = np.flatnonzero(unsure)
+        bs, bt = bound_s[todo], bound_t[todo]
+        sure = np.zeros(len(todo), dtype=bool)
+        h = np.flatnonzero(has)
+        sh, th = ps[p[h]], pt[p[h]]
+        sure[h] = (sh > bs[h]) | ((sh == bs[h]) & (th < bt[h]))
+        unsure = (bs > -np.inf) & ~sure
+        deeper = todo[unsure]
         if len(deeper):
             depth[deeper] *= grow
-            keep = ~unsure[pa]  # a deeper fetch replaces the pairs of those a's
             na, nb, ns, nt = fetched(deeper)
-            pa = np.concatenate([pa[keep], na])
-            pb = np.concatenate([pb[keep], nb])
-            ps = np.concatenate([ps[keep], ns])
-            pt = np.concatenate([pt[keep], nt])
-            o = stable_argsort(pa)  # two sorted runs of distinct a's
-            pa, pb, ps, pt = pa[o], pb[o], ps[o], pt[o]
+            offset = len(pa)
+            at[deeper] = offset + np.searchsorted(na, deeper)
+            end[deeper] = offset + np.searchsorted(na, deeper, side="right")
+            pa = np.concatenate([pa, na])
+            pb = np.concatenate([pb, nb])
+            ps = np.concatenate([ps, ns])
+            pt = np.concatenate([pt, nt])
             continue
-        if len(best) == 0:
+        todo = todo[has]  # the others have no candidate left
+        if len(todo) == 0:
             break
         # every b takes its proposer of highest priority
-        prop = best[lex_order((ba, -prio_a[ba], pb[best]))]
+        prop = at[todo]
         b = pb[prop]
-        won = prop[np.r_[True, b[1:] != b[:-1]]]
-        done[pa[won]] = True
-        free_b[pb[won]] = False
-        result[pa[won]] = pb[won]
+        order = lex_order((todo, -prio_a[todo], b))
+        lead = order[np.r_[True, b[order][1:] != b[order][:-1]]]
+        won_a = todo[lead]
+        done[won_a] = True
+        free_b[b[lead]] = False
+        result[won_a] = b[lead]
+        todo = todo[~done[todo]]
     a_won = np.flatnonzero(result >= 0)
     return a_won, result[a_won]
 

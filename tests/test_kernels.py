@@ -13,6 +13,7 @@ from pipeline_sim.kernels import (
     group_rank,
     lex_order,
     match,
+    match_lazy,
     order_within_groups,
     order_within_groups_hinted,
     stable_argsort,
@@ -305,3 +306,72 @@ def test_whole_float_keys_become_integers_and_others_stay():
         np.array([2.0**60]),
     ):
         assert _as_int_if_whole(other) is other
+
+
+def _rounds_on_full_lists(lists, prio, free):
+    """The rule of `match_lazy`, stated plainly: each round every unmatched a proposes to its best
+    free candidate; each b takes its proposer of highest priority (the lower a among equals)."""
+    free = list(free)
+    result = {}
+    while True:
+        proposals = {}
+        for a, cands in enumerate(lists):
+            if a in result:
+                continue
+            best = next((b for _, _, b in cands if free[b]), None)
+            if best is not None:
+                proposals.setdefault(best, []).append(a)
+        if not proposals:
+            return result
+        for b, who in proposals.items():
+            winner = min(who, key=lambda a: (-prio[a], a))
+            result[winner] = b
+            free[b] = False
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_lazy_matching_is_the_round_rule_on_the_full_lists(data):
+    """`match_lazy` over lists fetched a few deep (and deeper where the bound says so) matches as
+    the round rule does over every candidate at once; ties in score, tie keys and priority."""
+    n_a = data.draw(st.integers(1, 25))
+    n_b = data.draw(st.integers(1, 30))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    lists = []
+    for _ in range(n_a):
+        bs = rng.permutation(n_b)[: rng.integers(0, n_b + 1)]
+        score = rng.integers(0, 4, len(bs)).astype(float)  # few values: ties in score
+        tie = rng.integers(0, 3, len(bs)).astype(float)  # ties in the tie key too
+        # best first: score high, then tie low, then input order (the kernel's sort is stable)
+        lists.append(sorted(zip(-score, tie, bs, strict=True), key=lambda x: (x[0], x[1])))
+    lists = [[(-s, t, int(b)) for s, t, b in cands] for cands in lists]
+    prio = rng.integers(0, 3, n_a).astype(float)
+    free = rng.random(n_b) < 0.8
+
+    def fetch(a, depth):
+        pa, pb, ps, pt, bound_s, bound_t = [], [], [], [], [], []
+        for i, d in zip(a, depth, strict=True):
+            cands = lists[i]
+            for s, t, b in cands[:d]:
+                pa.append(i)
+                pb.append(b)
+                ps.append(s)
+                pt.append(t)
+            left = cands[d:]
+            bound_s.append(left[0][0] if left else -np.inf)
+            bound_t.append(left[0][1] if left else 0.0)
+        return (
+            np.array(pa, np.int64),
+            np.array(pb, np.int64),
+            np.array(ps),
+            np.array(pt),
+            np.array(bound_s),
+            np.array(bound_t),
+        )
+
+    expected = _rounds_on_full_lists(lists, prio, free)
+    free_b = free.copy()
+    a, b = match_lazy(n_a, fetch, prio, free_b, depth0=data.draw(st.integers(1, 3)), grow=2)
+    assert dict(zip(a.tolist(), b.tolist(), strict=True)) == expected
+    assert free_b.tolist() == [f and i not in expected.values() for i, f in enumerate(free)]

@@ -655,9 +655,9 @@ def _execute_dask(
             cluster.close()
 
 
-def _read_run(path: Path) -> pd.DataFrame:
-    """One run's checkpoint, its text columns as categories (not one string per row)."""
-    schema = pq.read_schema(path)
+def _read_run(path: Path, schema: pa.Schema) -> pd.DataFrame:
+    """One run's checkpoint (of that schema), its text columns as categories (not one string per
+    row)."""
     text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     frame = pq.read_table(path, read_dictionary=text).to_pandas()
     for col in text:  # categories sorted, so that they order as the strings would
@@ -675,8 +675,9 @@ def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
     for s in specs:
         path = folder / "runs" / f"{s.run_id}.parquet"
         try:
-            problem = _identity_problem(pq.read_schema(path).metadata or {}, s)
-            frame = _read_run(path) if problem is None else None
+            schema = pq.read_schema(path)
+            problem = _identity_problem(schema.metadata or {}, s)
+            frame = _read_run(path, schema) if problem is None else None
         except (OSError, pa.ArrowException, ValueError) as exc:
             problem = f"unreadable ({exc})"
         if problem is not None:
@@ -692,11 +693,9 @@ def collect(specs: Iterable[RunSpec], folder: Path) -> pd.DataFrame:
         dtypes = [f[col].dtype if col in f else None for f in frames]
         if not all(isinstance(d, pd.CategoricalDtype) for d in dtypes) or all(d == dtypes[0] for d in dtypes):
             continue
-        values = pd.Index(sorted({str(v) for f in frames for v in f[col].cat.categories}))
+        values = sorted(set().union(*(f[col].cat.categories for f in frames)))
         for f in frames:
-            own = f[col].array
-            recode = np.append(values.get_indexer(own.categories.astype(str)), -1)  # -1: missing
-            f[col] = pd.Categorical.from_codes(recode[own.codes], categories=values)
+            f[col] = f[col].cat.set_categories(values)
     return pd.concat(frames, ignore_index=True)
 
 

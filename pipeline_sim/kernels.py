@@ -393,7 +393,6 @@ def match_lazy(
     depth = np.full(n_a, depth0, dtype=np.float64)
     bound_s = np.full(n_a, -np.inf)
     bound_t = np.zeros(n_a, dtype=np.float64)
-    done = np.zeros(n_a, dtype=bool)
 
     def fetched(a: np.ndarray):
         """Pairs of the a's fetched at their depth, sorted by (a, best first); their bounds set."""
@@ -404,9 +403,9 @@ def match_lazy(
         o = lex_order((_as_int_if_whole(pt), -ps, pa))
         return pa[o], pb[o], ps[o], pt[o]
 
-    # the pairs of every a: a block sorted best first, pairs[first[a]:end[a]]; at[a] is the pair
-    # it would propose to now (the first whose b is free: b's are only ever taken, so a pointer
-    # moving forward finds it). A deeper fetch appends the a's new block and points it there.
+    # the pairs of every a: a block sorted best first, pairs[at[a]:end[a]], at[a] the pair it
+    # would propose to now (the first whose b is free: b's are only ever taken, so a pointer moving
+    # forward finds it). A deeper fetch appends the a's new block and points it there.
     everyone = np.arange(n_a)
     pa, pb, ps, pt = fetched(everyone)
     at = np.searchsorted(pa, everyone)
@@ -414,12 +413,11 @@ def match_lazy(
     todo = everyone  # a's not matched and not out of candidates, ascending
     while len(todo):
         p, e = at[todo], end[todo]
-        move = np.flatnonzero(p < e)
-        move = move[~free_b[pb[p[move]]]]
+        move = np.arange(len(todo))
         while len(move):  # past candidates taken since
-            p[move] += 1
             move = move[p[move] < e[move]]
             move = move[~free_b[pb[p[move]]]]
+            p[move] += 1
         at[todo] = p
         has = p < e
         # an a with something left out is sure of its best only if that comes before the bound
@@ -428,15 +426,12 @@ def match_lazy(
         h = np.flatnonzero(has)
         sh, th = ps[p[h]], pt[p[h]]
         sure[h] = (sh > bs[h]) | ((sh == bs[h]) & (th < bt[h]))
-        unsure = (bs > -np.inf) & ~sure
-        deeper = todo[unsure]
+        deeper = todo[(bs > -np.inf) & ~sure]
         if len(deeper):
             depth[deeper] *= grow
             na, nb, ns, nt = fetched(deeper)
-            offset = len(pa)
-            at[deeper] = offset + np.searchsorted(na, deeper)
-            end[deeper] = offset + np.searchsorted(na, deeper, side="right")
-            pa = np.concatenate([pa, na])
+            at[deeper] = len(pb) + np.searchsorted(na, deeper)
+            end[deeper] = len(pb) + np.searchsorted(na, deeper, side="right")
             pb = np.concatenate([pb, nb])
             ps = np.concatenate([ps, ns])
             pt = np.concatenate([pt, nt])
@@ -445,15 +440,13 @@ def match_lazy(
         if len(todo) == 0:
             break
         # every b takes its proposer of highest priority
-        prop = at[todo]
-        b = pb[prop]
+        b = pb[at[todo]]
         order = lex_order((todo, -prio_a[todo], b))
-        lead = order[np.r_[True, b[order][1:] != b[order][:-1]]]
-        won_a = todo[lead]
-        done[won_a] = True
+        ordered_b = b[order]
+        lead = order[np.r_[True, ordered_b[1:] != ordered_b[:-1]]]
         free_b[b[lead]] = False
-        result[won_a] = b[lead]
-        todo = todo[~done[todo]]
+        result[todo[lead]] = b[lead]
+        todo = todo[result[todo] < 0]
     a_won = np.flatnonzero(result >= 0)
     return a_won, result[a_won]
 
